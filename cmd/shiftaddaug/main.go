@@ -86,7 +86,7 @@ var out, errOut io.Writer = os.Stdout, os.Stderr
 // newFlags returns a flag set for a subcommand that reports errors instead of exiting.
 func newFlags(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("shiftaddaug "+name, flag.ContinueOnError)
-	fs.SetOutput(errOut)
+	fs.SetOutput(io.Discard) // parse errors are reported by parseFlags as one line
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: shiftaddaug %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
@@ -98,9 +98,11 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string, allowPositional bool) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			fs.Usage()
 			return err
 		}
-		return errUsage
+		return fmt.Errorf("%v (see '%s --help')", err, fs.Name())
 	}
 	if !allowPositional && fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags come as --name value)", fs.Arg(0))
