@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/notimplemented"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/pkg/errors"
+)
+
+// Name is the name under which the project's pure-Go engine is registered with GoMLX
+// (backends.Register), usable in GOMLX_BACKEND as "shiftaddaug" or "shiftaddaug:<simplego options>".
+const Name = "shiftaddaug"
+
+// Alias is a short alias of Name, also registered: GOMLX_BACKEND=saa.
+const Alias = "saa"
+
+func init() {
+	backends.Register(Name, func(config string) (backends.Backend, error) { return NewEngine(config) })
+	backends.Register(Alias, func(config string) (backends.Backend, error) { return NewEngine(config) })
+}
+
+// Backend is the project's pure-Go engine: GoMLX's SimpleGo backend with the fixes that let it train CNNs
+// (Pad, Reverse, Clamp, nil conv strides/dilations filled in, unsupported ops reported by name).
+//
+// It embeds the SimpleGo backend: data transfer, compilation and execution are SimpleGo's own.
+type Backend struct {
+	backends.Backend // the wrapped *simplego.Backend
+	config           string
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// NewEngine creates the project's pure-Go engine directly (no selection, no logging).
+//
+// config is passed to SimpleGo unchanged; its options are a comma-separated list of
+// "parallelism=N", "dotgeneral_small", "dotgeneral_large", "ops_sequential", "ops_parallel".
+func NewEngine(config string) (*Backend, error) {
+	sg, err := simplego.New(config)
+	if err != nil {
+		return nil, errors.WithMessagef(err, "creating the %s engine", Name)
+	}
+	return &Backend{Backend: sg, config: config}, nil
+}
+
+// Name implements backends.Backend.
+func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }
+
+// String implements backends.Backend: the registered name.
+func (b *Backend) String() string { return Name }
+
+// Description implements backends.Backend.
+func (b *Backend) Description() string {
+	d := "ShiftAddAug pure-Go engine: GoMLX SimpleGo with Pad, Reverse, Clamp and conv fixes"
+	if b.config != "" {
+		d += " [" + b.config + "]"
+	}
+	return d
+}
+
+// extraOps are the ops this engine adds on top of SimpleGo.
+var extraOps = []backends.OpType{backends.OpTypePad, backends.OpTypeReverse, backends.OpTypeClamp}
+
+// Capabilities implements backends.Backend: SimpleGo's plus the ops added here.
+func (b *Backend) Capabilities() backends.Capabilities {
+	c := b.Backend.Capabilities().Clone()
+	for _, op := range extraOps {
+		c.Operations[op] = true
+	}
+	return c
+}
+
+// Builder implements backends.Backend.
+func (b *Backend) Builder(name string) backends.Builder {
+	sb := b.Backend.Builder(name)
+	if s, ok := sb.(*simplego.Builder); ok {
+		// SimpleGo's message asks users to file an issue upstream; say what to do in this project instead.
+		s.Builder.ErrFn = unsupportedOpError
+	}
+	return &Builder{Builder: sb}
+}
+
+// UnsupportedOpError is the error for an op that neither SimpleGo nor this engine implements.
+// It unwraps to notimplemented.NotImplementedError.
+type UnsupportedOpError struct {
+	Op backends.OpType
+}
+
+// Error implements error; the message names the op.
+func (e *UnsupportedOpError) Error() string {
+	return fmt.Sprintf("op %s is not supported by the pure-Go engine %q (GoMLX SimpleGo lacks it too): "+
+		"use XLA (GOMLX_BACKEND=xla:<plugin>) or express it with other ops", e.Op, Name)
+}
+
+// Unwrap returns notimplemented.NotImplementedError, so errors.Is works as for any GoMLX backend.
+func (e *UnsupportedOpError) Unwrap() error { return notimplemented.NotImplementedError }
+
+func unsupportedOpError(op backends.OpType) error { return &UnsupportedOpError{Op: op} }
+
+// Builder wraps SimpleGo's builder and overrides the ops it lacks or mishandles.
+// All other methods are SimpleGo's.
+type Builder struct {
+	backends.Builder // the wrapped *simplego.Builder
+}
+
+var _ backends.Builder = (*Builder)(nil)
+
+// Compile implements backends.Builder; the executable turns panics raised while executing
+// on the calling goroutine into errors.
+func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	exe, err := b.Builder.Compile(outputs, shardings)
+	if err != nil {
+		return nil, err
+	}
+	return &executable{Executable: exe}, nil
+}
+
+type executable struct {
+	backends.Executable
+}
+
+// Execute implements backends.Executable. A panic in SimpleGo's executor on this goroutine becomes an error;
+// panics inside SimpleGo's worker goroutines cannot be caught, which is why the builder validates parameters
+// (e.g. conv dilations) before they reach the executor.
+func (e *executable) Execute(inputs []backends.Buffer, donate []bool, dev backends.DeviceNum) (
+	outs []backends.Buffer, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Errorf("%s engine: execution panicked: %v\n%s", Name, r, debug.Stack())
+		}
+	}()
+	return e.Executable.Execute(inputs, donate, dev)
+}

@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"bytes"
+	"log"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+)
+
+// captureLog routes the package logger to a buffer for the test.
+func captureLog(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	SetLogger(log.New(&buf, "", 0))
+	t.Cleanup(func() { SetLogger(defaultLogger()) })
+	logMu.Lock()
+	clear(logged)
+	logMu.Unlock()
+	return &buf
+}
+
+func TestNewAutoFallsBackToEngine(t *testing.T) {
+	buf := captureLog(t)
+	t.Setenv(EnvVar, "")
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir()) // an empty plugin directory
+	if plugins := xlaPlugins(); len(plugins) > 0 {
+		t.Skipf("this machine has PJRT plugins %v: auto choice is XLA", plugins)
+	}
+	b, err := New()
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer b.Finalize()
+	if _, ok := b.(*Backend); !ok || b.String() != Name {
+		t.Fatalf("New chose %q (%T), want the %s engine", b.String(), b, Name)
+	}
+	if Chosen() != Name {
+		t.Errorf("Chosen() = %q, want %q", Chosen(), Name)
+	}
+	// Logged once, with a reason, however many times New is called.
+	b2 := MustNew()
+	b2.Finalize()
+	out := buf.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, Name) || !strings.Contains(out, "no XLA PJRT plugin") {
+		t.Errorf("log = %q, want one line naming %q and the reason", out, Name)
+	}
+	if strings.Contains(strings.ToLower(out), "download") {
+		t.Errorf("log mentions a download: %q", out)
+	}
+}
+
+func TestNewWithEnv(t *testing.T) {
+	captureLog(t)
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	for _, c := range []struct{ env, want string }{
+		{"shiftaddaug", Name},
+		{"saa:dotgeneral_small", Name},
+		{"go", simplego.BackendName},
+		{"go:ops_sequential", simplego.BackendName},
+	} {
+		t.Setenv(EnvVar, c.env)
+		b, err := New()
+		if err != nil {
+			t.Errorf("%s=%q: %v", EnvVar, c.env, err)
+			continue
+		}
+		if b.String() != c.want {
+			t.Errorf("%s=%q chose %q, want %q", EnvVar, c.env, b.String(), c.want)
+		}
+		b.Finalize()
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	captureLog(t)
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	for _, c := range []struct{ env, mention string }{
+		{"xla:/nonexistent/dir/pjrt_c_api_cpu_plugin.so", "/nonexistent/dir"},
+		{"xla", "xla"},
+		{"xla:cuda", "xla"},
+		{"stablehlo:cpu", "XLA"},
+		{"nosuchbackend", "nosuchbackend"},
+		{"saa:bogus_option", "bogus_option"},
+	} {
+		if !xlaCompiled && strings.Contains(c.env, "xla") {
+			continue
+		}
+		t.Setenv(EnvVar, c.env)
+		b, err := New()
+		if err == nil {
+			b.Finalize()
+			t.Errorf("%s=%q: want an error, got backend %q", EnvVar, c.env, b.String())
+			continue
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, c.mention) {
+			t.Errorf("%s=%q: error should be one line mentioning %q, got %q", EnvVar, c.env, c.mention, msg)
+		}
+		if strings.Contains(strings.ToLower(msg), "download") || strings.Contains(msg, "auto-install") {
+			t.Errorf("%s=%q: error mentions a download: %q", EnvVar, c.env, msg)
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	names := backends.List()
+	for _, want := range []string{Name, Alias, simplego.BackendName} {
+		if !slices.Contains(names, want) {
+			t.Errorf("backend %q not registered (have %v)", want, names)
+		}
+	}
+	// With cgo on linux/amd64 (this project's machines) XLA is compiled in and registered.
+	if xlaCompiled != slices.Contains(names, "xla") {
+		t.Errorf("xlaCompiled=%v but registered backends are %v", xlaCompiled, names)
+	}
+}
