@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -23,30 +24,29 @@ type LayerCost struct {
 	MinEnergyMJ, MinLatencyMS float64
 }
 
-type candidate struct {
-	t   Tiling
-	pj  float64
-	cyc int64
-}
-
 // search enumerates the valid tilings of l and picks the one minimising
 // (E−Emin)/Emax + (L−Lmin)/Lmax, the first in the reference's order on ties.
+// It enumerates twice (bounds, then scores) instead of storing the
+// candidates: evaluating a tiling is cheaper than moving it through memory.
 func search(cfg Config, l Layer) (LayerCost, error) {
 	u := cfg.UnitCosts(l.Kind)
 	macs := float64(l.MACs())
-	var cands []candidate
+	n := 0
+	var eMin, eMax float64
+	var lMin, lMax int64
 	ForEachTiling(cfg, l, func(t Tiling) {
-		b := breakdownPJ(t.Count(l), u, macs)
-		cands = append(cands, candidate{t, b.Total(), t.Cycles(l)})
+		e := breakdownPJ(t.Count(l), u, macs).Total()
+		c := t.Cycles(l)
+		if n == 0 {
+			eMin, eMax, lMin, lMax = e, e, c, c
+		} else {
+			eMin, eMax = min(eMin, e), max(eMax, e)
+			lMin, lMax = min(lMin, c), max(lMax, c)
+		}
+		n++
 	})
-	if len(cands) == 0 {
+	if n == 0 {
 		return LayerCost{}, noTilingError(cfg, l)
-	}
-	eMin, eMax := cands[0].pj, cands[0].pj
-	lMin, lMax := cands[0].cyc, cands[0].cyc
-	for _, c := range cands[1:] {
-		eMin, eMax = min(eMin, c.pj), max(eMax, c.pj)
-		lMin, lMax = min(lMin, c.cyc), max(lMax, c.cyc)
 	}
 	norm := func(v, lo, hi float64) float64 {
 		if hi == 0 { // e.g. an all-free layer; every tiling is equally good
@@ -54,18 +54,30 @@ func search(cfg Config, l Layer) (LayerCost, error) {
 		}
 		return (v - lo) / hi
 	}
-	best, bestScore := 0, 0.0
-	for i, c := range cands {
-		s := norm(c.pj, eMin, eMax) + norm(float64(c.cyc), float64(lMin), float64(lMax))
-		if i == 0 || s < bestScore || (s == bestScore && RefOrderLess(l, c.t, cands[best].t)) {
-			best, bestScore = i, s
+	var best Tiling
+	var bestKey [7]int
+	bestScore := math.Inf(1)
+	ForEachTiling(cfg, l, func(t Tiling) {
+		e := breakdownPJ(t.Count(l), u, macs).Total()
+		s := norm(e, eMin, eMax) + norm(float64(t.Cycles(l)), float64(lMin), float64(lMax))
+		if s > bestScore {
+			return
 		}
-	}
-	tc := EvalTiling(cfg, l, cands[best].t)
+		if s == bestScore { // keep the first in the reference's order
+			k := refKey(l, t)
+			if !keyLess(k, bestKey) {
+				return
+			}
+			best, bestKey = t, k
+			return
+		}
+		best, bestScore, bestKey = t, s, refKey(l, t)
+	})
+	tc := EvalTiling(cfg, l, best)
 	return LayerCost{
 		Layer: l, EnergyMJ: tc.EnergyMJ, Breakdown: tc.Breakdown,
 		LatencyMS: tc.LatencyMS, Cycles: tc.Cycles, MACs: l.MACs(),
-		Tiling: tc.Tiling, Access: tc.Access, ValidTilings: len(cands),
+		Tiling: tc.Tiling, Access: tc.Access, ValidTilings: n,
 		MinEnergyMJ:  eMin / pjPerMJ,
 		MinLatencyMS: float64(lMin) * u.CycleNs * 1e-6,
 	}, nil

@@ -2,7 +2,7 @@ package sim
 
 import (
 	"fmt"
-	"sort"
+	"sync"
 )
 
 // Tiling is one mapping of a layer's loop nest onto the storage levels
@@ -273,6 +273,11 @@ func ForEachTiling(cfg Config, l Layer, fn func(Tiling)) {
 // (with multiplicity), "take this prime" before "skip it", duplicates dropped
 // keeping the first. For 12 = 2·2·3: 12, 4, 6, 2, 3, 1.
 func refDivisorOrder(n int) []int {
+	refOrderMu.Lock()
+	defer refOrderMu.Unlock()
+	if o, ok := refOrderCache[n]; ok {
+		return o
+	}
 	var primes []int
 	for p, r := 2, n; r > 1; {
 		if p*p > r {
@@ -301,8 +306,17 @@ func refDivisorOrder(n int) []int {
 		rec(x, i+1)
 	}
 	rec(1, 0)
+	if len(refOrderCache) > 1<<12 {
+		clear(refOrderCache)
+	}
+	refOrderCache[n] = out
 	return out
 }
+
+var (
+	refOrderMu    sync.Mutex
+	refOrderCache = map[int][]int{}
+)
 
 func refRank(n, d int) int {
 	for i, v := range refDivisorOrder(n) {
@@ -315,7 +329,8 @@ func refRank(n, d int) int {
 
 // refKey places a tiling in the reference's enumeration order: loops over N,
 // then M, then C, then E tilings, each dimension's ordered factorisations
-// generated first factor outermost, in refDivisorOrder.
+// generated first factor outermost, in refDivisorOrder. Keys compare
+// lexicographically.
 func refKey(l Layer, t Tiling) [7]int {
 	return [7]int{
 		refRank(l.N, t.N0),
@@ -325,21 +340,18 @@ func refKey(l Layer, t Tiling) [7]int {
 	}
 }
 
-// RefOrderLess reports whether the reference simulator would visit a before
-// b when enumerating tilings of l. Selection keeps the first of equally good
-// tilings in that order, so ties resolve as the reference's would.
-func RefOrderLess(l Layer, a, b Tiling) bool {
-	ka, kb := refKey(l, a), refKey(l, b)
-	for i := range ka {
-		if ka[i] != kb[i] {
-			return ka[i] < kb[i]
+func keyLess(a, b [7]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
 		}
 	}
 	return false
 }
 
-// sortRefOrder sorts tilings into the reference's enumeration order (tests
-// and debugging).
-func sortRefOrder(l Layer, ts []Tiling) {
-	sort.SliceStable(ts, func(i, j int) bool { return RefOrderLess(l, ts[i], ts[j]) })
+// RefOrderLess reports whether the reference simulator would visit a before
+// b when enumerating tilings of l. Selection keeps the first of equally good
+// tilings in that order, so ties resolve as the reference's would.
+func RefOrderLess(l Layer, a, b Tiling) bool {
+	return keyLess(refKey(l, a), refKey(l, b))
 }
