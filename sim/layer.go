@@ -20,9 +20,10 @@ const (
 	// Shift is a bit-shift layer (DeepShift): 0.13 pJ ops, 10-bit storage and
 	// a 10/32 cycle.
 	Shift
-	// AvgPool and MaxPool have op cost 0. Table 3 does not cost pooling; the
-	// kinds exist because the reference simulator has them.
+	// AvgPool is average pooling, op cost 0. Table 3 does not cost pooling;
+	// the pooling kinds exist because the reference simulator has them.
 	AvgPool
+	// MaxPool is max pooling, op cost 0.
 	MaxPool
 )
 
