@@ -84,3 +84,12 @@ func wantErr(t testing.TB, err error, parts ...string) {
 		}
 	}
 }
+
+func readAll(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
