@@ -1,0 +1,370 @@
+package norm
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
+)
+
+func newBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	b, err := engine.NewEngine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Finalize)
+	return b
+}
+
+const (
+	tN, tH, tW, tC = 3, 2, 3, 4
+	tol            = 1e-12
+)
+
+func randSlice(rng *rand.Rand, n int, lo, hi float64) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = lo + (hi-lo)*rng.Float64()
+	}
+	return v
+}
+
+// refStats returns per-channel mean and biased variance of flat NHWC data with c channels.
+func refStats(x []float64, c int) (mean, variance []float64) {
+	n := len(x) / c
+	mean, variance = make([]float64, c), make([]float64, c)
+	for i, v := range x {
+		mean[i%c] += v / float64(n)
+	}
+	for i, v := range x {
+		d := v - mean[i%c]
+		variance[i%c] += d * d / float64(n)
+	}
+	return
+}
+
+// refNormalize is plain-Go batch norm with the given statistics.
+func refNormalize(x, mean, variance, gamma, beta []float64, eps float64) []float64 {
+	c := len(mean)
+	y := make([]float64, len(x))
+	for i, v := range x {
+		ch := i % c
+		y[i] = (v-mean[ch])/math.Sqrt(variance[ch]+eps)*gamma[ch] + beta[ch]
+	}
+	return y
+}
+
+func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: len %d, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(got[i]-want[i]) > tol*math.Max(1, math.Abs(want[i])) {
+			t.Fatalf("%s[%d] = %.15g, want %.15g (got %v, want %v)", what, i, got[i], want[i], got, want)
+		}
+	}
+}
+
+func varValue(t *testing.T, ctx *context.Context, scope, name string) []float64 {
+	t.Helper()
+	v := ctx.GetVariableByScopeAndName(scope, name)
+	if v == nil {
+		t.Fatalf("variable %s/%s not found", scope, name)
+	}
+	return tensors.MustCopyFlatData[float64](v.MustValue())
+}
+
+func setVar(t *testing.T, ctx *context.Context, scope, name string, value []float64) {
+	t.Helper()
+	v := ctx.GetVariableByScopeAndName(scope, name)
+	if v == nil {
+		t.Fatalf("variable %s/%s not found", scope, name)
+	}
+	v.MustSetValue(tensors.FromFlatDataAndDimensions(value, len(value)))
+}
+
+// newLayerCtx returns a context whose "/bn" scope holds gamma and beta with the given values.
+func newLayerCtx(gamma, beta []float64) *context.Context {
+	ctx := context.New()
+	bn := ctx.In("bn")
+	bn.VariableWithValue(GammaName, gamma)
+	bn.VariableWithValue(BetaName, beta)
+	return ctx
+}
+
+func TestTrainingForwardAndRunningStats(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	gamma, beta := randSlice(rng, tC, 0.5, 2), randSlice(rng, tC, -1, 1)
+	ctx := newLayerCtx(gamma, beta)
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node {
+		ctx.SetTraining(x.Graph(), true)
+		return BatchNorm(ctx.In("bn").Reuse(), x).Done()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMean, wantVar := make([]float64, tC), make([]float64, tC) // PyTorch's initial running stats
+	for i := range wantVar {
+		wantVar[i] = 1
+	}
+	const m = DefaultMomentum
+	for step := 0; step < 3; step++ {
+		x := randSlice(rng, tN*tH*tW*tC, -2, 3)
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, tN, tH, tW, tC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mean, variance := refStats(x, tC)
+		assertClose(t, "training output", tensors.MustCopyFlatData[float64](out[0]),
+			refNormalize(x, mean, variance, gamma, beta, DefaultEpsilon), tol)
+
+		n := float64(tN * tH * tW)
+		for c := range tC {
+			wantMean[c] = (1-m)*wantMean[c] + m*mean[c]
+			wantVar[c] = (1-m)*wantVar[c] + m*variance[c]*n/(n-1) // unbiased, as PyTorch
+		}
+		assertClose(t, "running_mean", varValue(t, ctx, "/bn", RunningMeanName), wantMean, tol)
+		assertClose(t, "running_var", varValue(t, ctx, "/bn", RunningVarName), wantVar, tol)
+	}
+}
+
+func TestEvalUsesRunningStats(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	gamma, beta := randSlice(rng, tC, 0.5, 2), randSlice(rng, tC, -1, 1)
+	ctx := newLayerCtx(gamma, beta)
+	bn := ctx.In("bn")
+	runMean, runVar := randSlice(rng, tC, -1, 1), randSlice(rng, tC, 0.2, 3)
+	bn.VariableWithValue(RunningMeanName, runMean)
+	bn.VariableWithValue(RunningVarName, runVar)
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node {
+		// Training not set: ctx.IsTraining is false, evaluation mode.
+		return BatchNorm(ctx.In("bn").Reuse(), x).Done()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randSlice(rng, tN*tH*tW*tC, -2, 3)
+	out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, tN, tH, tW, tC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "eval output", tensors.MustCopyFlatData[float64](out[0]),
+		refNormalize(x, runMean, runVar, gamma, beta, DefaultEpsilon), tol)
+	assertClose(t, "running_mean untouched", varValue(t, ctx, "/bn", RunningMeanName), runMean, 0)
+	assertClose(t, "running_var untouched", varValue(t, ctx, "/bn", RunningVarName), runVar, 0)
+}
+
+// TestGradientFiniteDifferences checks d(Σ y·r)/d{x, gamma, beta} of the training-mode layer, with a channel
+// mask, against central differences in float64: the statistics are differentiated, not stopped.
+func TestGradientFiniteDifferences(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	dims := []int{tN, tH, tW, tC}
+	inputs := []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(randSlice(rng, tN*tH*tW*tC, -2, 3), dims...),
+		tensors.FromFlatDataAndDimensions(randSlice(rng, tC, 0.5, 2), tC),
+		tensors.FromFlatDataAndDimensions(randSlice(rng, tC, -1, 1), tC),
+		tensors.FromFlatDataAndDimensions(randSlice(rng, tN*tH*tW*tC, -1, 1), dims...),
+		tensors.FromFlatDataAndDimensions([]float64{1, 0, 1, 1}, tC),
+	}
+	lossFn := func(ctx *context.Context, x, gamma, beta, r, mask *Node) *Node {
+		ctx.SetTraining(x.Graph(), true)
+		y := BatchNorm(ctx, x).Affine(gamma, beta).Mask(mask).Done()
+		return ReduceAllSum(Mul(y, r))
+	}
+	ctx := context.New()
+	lossExec, err := context.NewExec(backend, ctx, lossFn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradExec, err := context.NewExec(backend, ctx.Reuse(),
+		func(ctx *context.Context, x, gamma, beta, r, mask *Node) []*Node {
+			return Gradient(lossFn(ctx, x, gamma, beta, r, mask), x, gamma, beta)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asAny := func(in []*tensors.Tensor) []any {
+		a := make([]any, len(in))
+		for i, v := range in {
+			a[i] = v
+		}
+		return a
+	}
+	grads, err := gradExec.Exec(asAny(inputs)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const eps = 1e-6
+	for p := 0; p < 3; p++ {
+		base := tensors.MustCopyFlatData[float64](inputs[p])
+		got := tensors.MustCopyFlatData[float64](grads[p])
+		for i := range base {
+			at := func(delta float64) float64 {
+				v := append([]float64(nil), base...)
+				v[i] += delta
+				in := append([]*tensors.Tensor(nil), inputs...)
+				in[p] = tensors.FromFlatDataAndDimensions(v, inputs[p].Shape().Dimensions...)
+				out, err := lossExec.Exec(asAny(in)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out[0].Value().(float64)
+			}
+			fd := (at(eps) - at(-eps)) / (2 * eps)
+			if math.Abs(fd-got[i]) > 1e-6*math.Max(1, math.Abs(fd)) {
+				t.Fatalf("input %d entry %d: gradient %.10g, finite difference %.10g", p, i, got[i], fd)
+			}
+			if p > 0 && i == 1 && got[i] != 0 {
+				t.Errorf("input %d: masked channel 1 has gradient %g, want 0", p, got[i])
+			}
+		}
+	}
+}
+
+func TestStatsSetsMaskAndChannels(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(9, 10))
+	const wide = 6
+	ctx := context.New()
+	mask := []float64{1, 1, 0, 1}
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, mask *Node) (*Node, *Node) {
+		ctx.SetTraining(x.Graph(), true)
+		bn := ctx.In("bn")
+		// Pass 1 (target): first tC of the wide parameters, its own statistics, masked.
+		y := BatchNorm(bn, x).Channels(wide).Stats("target").Mask(mask).Done()
+		// Pass 2 (augmented): all channels, shared gamma/beta, default statistics.
+		wideX := Concatenate([]*Node{x, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, wide-tC))}, -1)
+		y2 := BatchNorm(bn.Reuse(), wideX).Done()
+		return y, y2
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randSlice(rng, tN*tH*tW*tC, -2, 3)
+	out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, tN, tH, tW, tC), mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, variance := refStats(x, tC)
+	ones, zeros := make([]float64, tC), make([]float64, tC)
+	for i := range ones {
+		ones[i] = 1
+	}
+	want := refNormalize(x, mean, variance, ones, zeros, DefaultEpsilon)
+	for i := range want {
+		want[i] *= mask[i%tC]
+	}
+	assertClose(t, "masked output", tensors.MustCopyFlatData[float64](out[0]), want, tol)
+	if got := out[1].Shape().Dimensions; got[3] != wide {
+		t.Fatalf("wide pass output %v", got)
+	}
+
+	n := float64(tN * tH * tW)
+	m := DefaultMomentum
+	wantMean, wantVar := make([]float64, wide), make([]float64, wide)
+	for c := range wide {
+		wantVar[c] = 1
+		if c < tC && mask[c] == 1 {
+			wantMean[c] = m * mean[c]
+			wantVar[c] = 1 - m + m*variance[c]*n/(n-1)
+		}
+	}
+	assertClose(t, "running_mean_target", varValue(t, ctx, "/bn", RunningMeanName+"_target"), wantMean, tol)
+	assertClose(t, "running_var_target", varValue(t, ctx, "/bn", RunningVarName+"_target"), wantVar, tol)
+	// The default set was updated by the wide pass only: its first tC channels saw the same data.
+	def := varValue(t, ctx, "/bn", RunningMeanName)
+	for c := range tC {
+		if math.Abs(def[c]-m*mean[c]) > tol {
+			t.Errorf("running_mean[%d] = %g, want %g", c, def[c], m*mean[c])
+		}
+	}
+}
+
+func TestRecalibrator(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	ctx := context.New()
+	r, err := NewRecalibrator(backend, ctx, func(ctx *context.Context, in []*Node) {
+		BatchNorm(ctx.In("bn"), in[0]).Done()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := func(k int) (avgMean, avgVar []float64) {
+		avgMean, avgVar = make([]float64, tC), make([]float64, tC)
+		for range k {
+			x := randSlice(rng, tN*tH*tW*tC, -2, 3)
+			if err := r.Feed(tensors.FromFlatDataAndDimensions(x, tN, tH, tW, tC)); err != nil {
+				t.Fatal(err)
+			}
+			mean, variance := refStats(x, tC)
+			for c := range tC {
+				avgMean[c] += mean[c] / float64(k)
+				avgVar[c] += variance[c] / float64(k) // biased, as NetAug's reset_bn
+			}
+		}
+		return
+	}
+	if err := r.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	wantMean, wantVar := feed(3)
+	if r.Batches() != 3 {
+		t.Errorf("Batches() = %d, want 3", r.Batches())
+	}
+	assertClose(t, "recalibrated mean", varValue(t, ctx, "/bn", RunningMeanName), wantMean, 1e-12)
+	assertClose(t, "recalibrated var", varValue(t, ctx, "/bn", RunningVarName), wantVar, 1e-12)
+
+	// After a reset the next batches replace, not extend, the average.
+	if err := r.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	wantMean, wantVar = feed(2)
+	assertClose(t, "mean after reset", varValue(t, ctx, "/bn", RunningMeanName), wantMean, 1e-12)
+	assertClose(t, "var after reset", varValue(t, ctx, "/bn", RunningVarName), wantVar, 1e-12)
+}
+
+// TestWideParamsGradient: a narrow pass over wide shared parameters trains only the channels it uses
+// (the Slice gradient needs Pad, which the project's engine provides).
+func TestWideParamsGradient(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	const wide = 6
+	ctx := context.New()
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, r *Node) []*Node {
+		g := x.Graph()
+		ctx.SetTraining(g, true)
+		bn := ctx.In("bn")
+		loss := ReduceAllSum(Mul(BatchNorm(bn, x).Channels(wide).Done(), r))
+		return Gradient(loss, bn.GetVariable(GammaName).ValueGraph(g), bn.GetVariable(BetaName).ValueGraph(g))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randSlice(rng, tN*tH*tW*tC, -2, 3)
+	r := randSlice(rng, tN*tH*tW*tC, -1, 1)
+	out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, tN, tH, tW, tC),
+		tensors.FromFlatDataAndDimensions(r, tN, tH, tW, tC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, variance := refStats(x, tC)
+	wantG, wantB := make([]float64, wide), make([]float64, wide)
+	for i, v := range x {
+		c := i % tC
+		wantG[c] += (v - mean[c]) / math.Sqrt(variance[c]+DefaultEpsilon) * r[i]
+		wantB[c] += r[i]
+	}
+	assertClose(t, "dgamma", tensors.MustCopyFlatData[float64](out[0]), wantG, 1e-10)
+	assertClose(t, "dbeta", tensors.MustCopyFlatData[float64](out[1]), wantB, 1e-10)
+}
