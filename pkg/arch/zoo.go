@@ -143,8 +143,9 @@ func proxylessW035() *Model {
 		AugWidth:   []float64{1.0, 1.8, 2.6}, AugExpand: expandAug}
 }
 
-// seWidth is MobileNetV3's squeeze-excitation hidden width for a block of mid channels.
-func seWidth(mid int) int {
+// SEWidth is MobileNetV3's squeeze-excitation hidden width for a block of mid channels:
+// max(make_divisible(mid/4, 8), 16).
+func SEWidth(mid int) int {
 	w := MakeDivisible(float64(mid)/4, 8, 0)
 	if w < 16 {
 		w = 16
@@ -154,7 +155,7 @@ func seWidth(mid int) int {
 
 func mbv3w035() *Model {
 	r, h := ActReLU, ActHSwish
-	se := func(s blockSpec) blockSpec { s.se = seWidth(s.mid); return s }
+	se := func(s blockSpec) blockSpec { s.se = SEWidth(s.mid); return s }
 	blocks := concat(
 		[]Block{dsBlock(8, 8, r, true)},
 		stage("blocks", 1, r, blockSpec{8, 24, 8, 3, 2, 0}, blockSpec{8, 24, 8, 3, 1, 0}),

@@ -1,0 +1,177 @@
+// Package hybrid implements the hybrid computing layers of ShiftAddAug (Eq. 4).
+//
+// Each layer keeps one wide weight. The target network is its leading slice: [0, n) input and output channels. In
+// the target pass only that slice runs, through the multiplication-free operator (Shift or Add), which is exactly
+// what is exported. In the augmented pass the wide layer runs:
+//
+//	Conv:   Y_t = MF(X_t; W_tt) + Mult(X_a; W_at)      (target outputs)
+//	        Y_a = Mult(X; W_·a)                         (augmented outputs)
+//	DWConv: channel c < n through MF, the rest through Mult
+//	FC:     Y = MF(X_t; W_t) + Mult(X_a; W_a) + b       (the bias belongs to the MF part)
+//
+// so the multiplicative channels help train the multiplication-free ones through the shared weights, and never
+// enter the target. With Op == Mult (NetAug, the multiplicative baseline) both parts are one ordinary convolution.
+package hybrid
+
+import (
+	"fmt"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
+
+	"github.com/shiftaddaug/shiftaddaug/kernels"
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+)
+
+// Operators configures the operator kernels.
+type Operators struct {
+	Conv  kernels.ConvOpts
+	Shift kernels.ShiftOpts
+	Add   kernels.AddOpts
+	// MFWeight, if set, maps the shared (Gaussian-like) weight slice to the weights the multiplication-free operator
+	// uses: heterogeneous weight sharing (Eq. 5) or one of its ablations. Nil uses the shared weights as they are.
+	MFWeight func(w *Node, op arch.Op) *Node
+}
+
+func (o Operators) mfWeight(w *Node, op arch.Op) *Node {
+	if o.MFWeight == nil || op == arch.Mult {
+		return w
+	}
+	return o.MFWeight(w, op)
+}
+
+func (o Operators) convOpts(stride int) kernels.ConvOpts {
+	c := o.Conv
+	c.Stride = stride
+	return c
+}
+
+// ConvOp runs one k×k convolution (x NHWC, w [k,k,Cin,Cout]) with the given operator.
+func (o Operators) ConvOp(op arch.Op, x, w *Node, stride int) *Node {
+	co := o.convOpts(stride)
+	switch op {
+	case arch.Shift:
+		return kernels.ShiftConv(x, w, co, o.Shift)
+	case arch.Add:
+		return kernels.AddConv(x, w, co, o.Add)
+	}
+	return kernels.Conv(x, w, co)
+}
+
+// DepthwiseOp runs one depthwise convolution (w [k,k,C]) with the given operator.
+func (o Operators) DepthwiseOp(op arch.Op, x, w *Node, stride int) *Node {
+	co := o.convOpts(stride)
+	switch op {
+	case arch.Shift:
+		return kernels.ShiftDepthwise(x, w, co, o.Shift)
+	case arch.Add:
+		return kernels.AddDepthwise(x, w, co, o.Add)
+	}
+	return kernels.Depthwise(x, w, co)
+}
+
+// LinearOp runs one fully connected layer (x [N,Cin], w [Cin,Cout]) with the given operator.
+func (o Operators) LinearOp(op arch.Op, x, w *Node) *Node {
+	co := o.convOpts(1)
+	switch op {
+	case arch.Shift:
+		return kernels.ShiftLinear(x, w, co, o.Shift)
+	case arch.Add:
+		return kernels.AddLinear(x, w, co, o.Add)
+	}
+	return kernels.Linear(x, w, co)
+}
+
+// Dims are a layer's target channel counts; the wide counts come from the weight's shape.
+type Dims struct {
+	In, Out int
+}
+
+// Conv is a hybrid k×k convolution. w is the wide weight [k,k,InWide,OutWide]. In the target pass x has In
+// channels and only the MF slice runs; in the augmented pass x has InWide channels (Eq. 4). The output has Out or
+// OutWide channels.
+func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented bool) *Node {
+	wd := w.Shape().Dimensions
+	inWide, outWide := wd[2], wd[3]
+	xin := x.Shape().Dimensions[3]
+	if !augmented {
+		if xin != d.In {
+			panic(fmt.Errorf("hybrid.Conv: target input has %d channels, want %d", xin, d.In))
+		}
+		return o.ConvOp(op, x, o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out)), op), stride)
+	}
+	if xin != inWide {
+		panic(fmt.Errorf("hybrid.Conv: input has %d channels, want target %d or wide %d", xin, d.In, inWide))
+	}
+	if op == arch.Mult {
+		return o.ConvOp(arch.Mult, x, w, stride)
+	}
+	xt := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, d.In))
+	wtt := Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out))
+	yt := o.ConvOp(op, xt, o.mfWeight(wtt, op), stride)
+	if inWide > d.In {
+		xa := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(d.In, inWide))
+		wat := Slice(w, AxisRange(), AxisRange(), AxisRange(d.In, inWide), AxisRange(0, d.Out))
+		yt = Add(yt, o.ConvOp(arch.Mult, xa, wat, stride))
+	}
+	if outWide == d.Out {
+		return yt
+	}
+	ya := o.ConvOp(arch.Mult, x, Slice(w, AxisRange(), AxisRange(), AxisRange(), AxisRange(d.Out, outWide)), stride)
+	return Concatenate([]*Node{yt, ya}, 3)
+}
+
+// Depthwise is a hybrid depthwise convolution over the wide weight [k,k,CWide]: the first c channels (the target)
+// through the MF operator, the rest through Mult. x has c channels (target pass) or CWide (augmented pass).
+func Depthwise(o Operators, op arch.Op, x, w *Node, c, stride int, augmented bool) *Node {
+	op = arch.EffectiveOp(op, arch.KindDWConv)
+	wide := w.Shape().Dimensions[2]
+	xin := x.Shape().Dimensions[3]
+	if !augmented {
+		if xin != c {
+			panic(fmt.Errorf("hybrid.Depthwise: target input has %d channels, want %d", xin, c))
+		}
+		return o.DepthwiseOp(op, x, o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c)), op), stride)
+	}
+	if xin != wide {
+		panic(fmt.Errorf("hybrid.Depthwise: input has %d channels, want target %d or wide %d", xin, c, wide))
+	}
+	if op == arch.Mult {
+		return o.DepthwiseOp(arch.Mult, x, w, stride)
+	}
+	if wide == c {
+		return o.DepthwiseOp(op, x, o.mfWeight(w, op), stride)
+	}
+	yt := o.DepthwiseOp(op, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, c)),
+		o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c)), op), stride)
+	ya := o.DepthwiseOp(arch.Mult, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(c, wide)),
+		Slice(w, AxisRange(), AxisRange(), AxisRange(c, wide)), stride)
+	return Concatenate([]*Node{yt, ya}, 3)
+}
+
+// Linear is a hybrid fully connected layer over the wide weight [InWide, Out] with bias [Out] (nil for none): the
+// target input features through the MF operator, the augmented ones through Mult, summed. x has In (target pass)
+// or InWide (augmented pass) features.
+func Linear(o Operators, op arch.Op, x, w, bias *Node, in int, augmented bool) *Node {
+	inWide := w.Shape().Dimensions[0]
+	xin := x.Shape().Dimensions[1]
+	var y *Node
+	switch {
+	case !augmented:
+		if xin != in {
+			panic(fmt.Errorf("hybrid.Linear: target input has %d features, want %d", xin, in))
+		}
+		y = o.LinearOp(op, x, o.mfWeight(Slice(w, AxisRange(0, in)), op))
+	case xin != inWide:
+		panic(fmt.Errorf("hybrid.Linear: input has %d features, want target %d or wide %d", xin, in, inWide))
+	case op == arch.Mult:
+		y = o.LinearOp(arch.Mult, x, w)
+	default:
+		y = o.LinearOp(op, Slice(x, AxisRange(), AxisRange(0, in)), o.mfWeight(Slice(w, AxisRange(0, in)), op))
+		if inWide > in {
+			y = Add(y, o.LinearOp(arch.Mult, Slice(x, AxisRange(), AxisRange(in, inWide)), Slice(w, AxisRange(in, inWide))))
+		}
+	}
+	if bias != nil {
+		y = Add(y, ExpandLeftToRank(bias, y.Rank()))
+	}
+	return y
+}

@@ -1,0 +1,277 @@
+// Package models turns a pkg/arch description into a GoMLX network: the target pass (the multiplication-free
+// network that is exported) and the augmented pass (the wide hybrid network of ShiftAddAug, Eq. 3 and 4), both over
+// one set of wide weights.
+package models
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/hybrid"
+)
+
+// Net is a model description with its augmentation setting: what both passes are built from.
+type Net struct {
+	Arch *arch.Model
+	Aug  Aug
+	// Seed makes weight initialisation deterministic (each variable draws from a stream keyed by seed and name).
+	Seed uint64
+	dims dims
+}
+
+// New prepares a network for building. aug may be the zero value (no augmentation: wide == target).
+func New(m *arch.Model, aug Aug, seed uint64) (*Net, error) {
+	if err := aug.validate(); err != nil {
+		return nil, err
+	}
+	return &Net{Arch: m, Aug: aug, Seed: seed, dims: computeDims(m, aug)}, nil
+}
+
+// MaskLen is the length of the mask vector the augmented pass takes.
+func (n *Net) MaskLen() int { return n.dims.MaskLen }
+
+// Augmented reports whether the network has channels beyond the target.
+func (n *Net) Augmented() bool {
+	return n.dims.MaskLen > n.targetMaskLen()
+}
+
+func (n *Net) targetMaskLen() int {
+	t := n.dims.Stem.Target
+	for _, b := range n.dims.Blocks {
+		t += b.Out.Target + b.SE.Target
+		if b.Mid != b.In {
+			t += b.Mid.Target
+		}
+	}
+	for _, h := range n.dims.Head {
+		t += h.Target
+	}
+	return t
+}
+
+// Pass selects what Logits builds.
+type Pass struct {
+	// Augmented builds the wide hybrid network (Eq. 4) with channel masks; otherwise the target network alone.
+	Augmented bool
+	// Masks is the [MaskLen] float vector of active channels (from SampleMasks), required when Augmented.
+	Masks *Node
+	// Ops configures the operator kernels and the weight remap of the multiplication-free slices.
+	Ops hybrid.Operators
+	// BNScope names the batch-norm running statistics this pass updates ("" for the target's).
+	BNScope string
+}
+
+// Logits builds the network on images x [N, H, W, 3] (NHWC) and returns the class logits [N, classes].
+// Training or inference follows ctx.IsTraining. Variables are created on first use and shared by both passes.
+func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
+	ctx = ctx.Checked(false)
+	b := &builder{net: n, ctx: ctx, pass: p, g: x.Graph()}
+	if p.Augmented && p.Masks == nil {
+		panic(fmt.Errorf("models: the augmented pass needs Pass.Masks"))
+	}
+	m, d := n.Arch, n.dims
+	h := b.conv(ctx.In(m.Stem.Name), x, m.Stem, channels{3, 3}, d.Stem, d.stemMask)
+	in := d.Stem
+	for i, blk := range m.Blocks {
+		h = b.block(ctx.In(blk.Name), h, blk, d.Blocks[i])
+		in = d.Blocks[i].Out
+	}
+	pooled := false
+	for i, c := range m.Head {
+		if c.OnPooled && !pooled {
+			h = ReduceAndKeep(h, ReduceMean, 1, 2)
+			pooled = true
+		}
+		h = b.conv(ctx.In(c.Name), h, c, in, d.Head[i], d.headMask[i])
+		in = d.Head[i]
+	}
+	if !pooled {
+		h = ReduceMean(h, 1, 2)
+	} else {
+		h = Reshape(h, h.Shape().Dimensions[0], h.Shape().Dimensions[3])
+	}
+	cctx := ctx.In(m.Classifier.Name)
+	w := b.weight(cctx, "weights", []int{d.ClassIn.Wide, m.Classifier.Out}, initTruncNormal002)
+	bias := b.weight(cctx, "bias", []int{m.Classifier.Out}, initZero)
+	return hybrid.Linear(p.Ops, m.Classifier.Op, h, w, bias, d.ClassIn.Target, p.Augmented)
+}
+
+type builder struct {
+	net  *Net
+	ctx  *context.Context
+	pass Pass
+	g    *Graph
+}
+
+// width is the channel count of a tensor in this pass.
+func (b *builder) width(c channels) int {
+	if b.pass.Augmented {
+		return c.Wide
+	}
+	return c.Target
+}
+
+// mask zeroes the inactive channels of x in the augmented pass.
+func (b *builder) mask(x *Node, c channels, offset int) *Node {
+	if !b.pass.Augmented || c.Wide == c.Target {
+		return x
+	}
+	m := Slice(b.pass.Masks, AxisRange(offset, offset+c.Wide))
+	m = ConvertDType(m, x.DType())
+	return Mul(x, ExpandLeftToRank(m, x.Rank()))
+}
+
+// conv is a standalone conv (stem, head): conv, batch norm, activation, mask.
+func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in, out channels, maskOff int) *Node {
+	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, initKaiming)
+	y := hybrid.Conv(b.pass.Ops, arch.EffectiveOp(c.Op, arch.KindConv), x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride, b.pass.Augmented)
+	if c.Bias {
+		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
+	}
+	if c.BN {
+		y = b.batchNorm(ctx, y, out)
+	}
+	return b.mask(activation(y, c.Act), out, maskOff)
+}
+
+func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDims) *Node {
+	ops := b.pass.Ops
+	h := x
+	if blk.Expand {
+		ectx := ctx.In("expand")
+		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, initKaiming)
+		h = hybrid.Conv(ops, blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
+		h = b.mask(activation(b.batchNorm(ectx, h, d.Mid), blk.Act), d.Mid, d.midMask)
+	}
+	dctx := ctx.In("dw")
+	w := b.weight(dctx, "weights", []int{blk.K, blk.K, d.Mid.Wide}, initKaiming)
+	h = hybrid.Depthwise(ops, blk.Op, h, w, d.Mid.Target, blk.Stride, b.pass.Augmented)
+	h = b.mask(activation(b.batchNorm(dctx, h, d.Mid), blk.Act), d.Mid, d.midMask)
+	if blk.SE > 0 {
+		h = b.squeezeExcite(ctx.In("se"), h, blk, d)
+	}
+	pctx := ctx.In("project")
+	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, initKaiming)
+	h = hybrid.Conv(ops, blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1, b.pass.Augmented)
+	h = b.mask(b.batchNorm(pctx, h, d.Out), d.Out, d.outMask)
+	if blk.Residual {
+		h = Add(h, x)
+	}
+	return h
+}
+
+// squeezeExcite is MobileNetV3's SE: pool, reduce 1x1 (bias) + ReLU, expand 1x1 (bias) + hard sigmoid, scale.
+// Its 1x1 convs run on the pooled [N,1,1,C] map as hybrid convolutions, so they follow the block's operator.
+func (b *builder) squeezeExcite(ctx *context.Context, x *Node, blk arch.Block, d blockDims) *Node {
+	ops := b.pass.Ops
+	s := ReduceAndKeep(x, ReduceMean, 1, 2)
+	rctx, ectx := ctx.In("reduce"), ctx.In("expand")
+	wr := b.weight(rctx, "weights", []int{1, 1, d.Mid.Wide, d.SE.Wide}, initKaiming)
+	s = hybrid.Conv(ops, blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1, b.pass.Augmented)
+	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(rctx, "bias", []int{d.SE.Wide}, initZero), d.SE), 4))
+	s = b.mask(activation(s, arch.ActReLU), d.SE, d.seMask)
+	we := b.weight(ectx, "weights", []int{1, 1, d.SE.Wide, d.Mid.Wide}, initKaiming)
+	s = hybrid.Conv(ops, blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
+	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(ectx, "bias", []int{d.Mid.Wide}, initZero), d.Mid), 4))
+	return Mul(x, activation(s, arch.ActHSigmoid))
+}
+
+// slice1 cuts a wide per-channel vector to this pass's width.
+func (b *builder) slice1(v *Node, c channels) *Node {
+	if w := b.width(c); w != c.Wide {
+		return Slice(v, AxisRange(0, w))
+	}
+	return v
+}
+
+// batchNorm normalises x's channels with the layer's wide γ, β (sliced to this pass) and the pass's running
+// statistics.
+func (b *builder) batchNorm(ctx *context.Context, x *Node, c channels) *Node {
+	return batchNorm(ctx, x, c, b.pass)
+}
+
+func activation(x *Node, a arch.Act) *Node {
+	switch a {
+	case arch.ActReLU:
+		return Max(x, ZerosLike(x))
+	case arch.ActReLU6:
+		return ClipScalar(x, 0, 6)
+	case arch.ActHSwish:
+		return Mul(x, DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6))
+	case arch.ActHSigmoid:
+		return DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6)
+	}
+	return x
+}
+
+// initFn fills a new variable of the given dimensions from a seeded stream.
+type initFn func(rng *rand.Rand, dims []int) []float32
+
+// weight returns the named variable of ctx, creating it with init on first use.
+func (b *builder) weight(ctx *context.Context, name string, dims []int, init initFn) *Node {
+	g := b.g
+	if v := ctx.InspectVariableInScope(name); v != nil {
+		if fmt.Sprint(v.Shape().Dimensions) != fmt.Sprint(dims) {
+			panic(fmt.Errorf("models: variable %s/%s has shape %v, want %v", ctx.Scope(), name, v.Shape().Dimensions, dims))
+		}
+		return v.ValueGraph(g)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(ctx.Scope() + "/" + name))
+	rng := rand.New(rand.NewPCG(b.net.Seed, h.Sum64()))
+	t := tensors.FromFlatDataAndDimensions(init(rng, dims), dims...)
+	return ctx.VariableWithValue(name, t).ValueGraph(g)
+}
+
+func numel(dims []int) int {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}
+
+// initKaiming is PyTorch's default conv init, kaiming_uniform(a=√5), which NetAug uses: U(±1/√fan_in), fan_in =
+// k·k·Cin (k·k for depthwise, whose weight is [k,k,C]).
+func initKaiming(rng *rand.Rand, dims []int) []float32 {
+	fanIn := dims[0] * dims[1]
+	if len(dims) == 4 {
+		fanIn *= dims[2]
+	}
+	bound := 1 / math.Sqrt(float64(fanIn))
+	v := make([]float32, numel(dims))
+	for i := range v {
+		v[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+	return v
+}
+
+// initTruncNormal002 is NetAug's classifier init: a normal with std 0.02 truncated at ±2 std.
+func initTruncNormal002(rng *rand.Rand, dims []int) []float32 {
+	v := make([]float32, numel(dims))
+	for i := range v {
+		z := rng.NormFloat64()
+		for math.Abs(z) > 2 {
+			z = rng.NormFloat64()
+		}
+		v[i] = float32(0.02 * z)
+	}
+	return v
+}
+
+func initZero(_ *rand.Rand, dims []int) []float32 { return make([]float32, numel(dims)) }
+
+func initOne(_ *rand.Rand, dims []int) []float32 {
+	v := make([]float32, numel(dims))
+	for i := range v {
+		v[i] = 1
+	}
+	return v
+}
