@@ -182,8 +182,11 @@ func newAuto() (backends.Backend, error) {
 	if err != nil {
 		return nil, oneLine(err)
 	}
-	logChoice(Name, fmt.Sprintf("backend %q (%s): %s; set %s=xla:/abs/path/to/pjrt_plugin.so to use XLA",
-		Name, b.Description(), reason, EnvVar))
+	hint := ""
+	if xlaCompiled {
+		hint = fmt.Sprintf("; set %s=xla:/abs/path/to/pjrt_plugin.so to use XLA", EnvVar)
+	}
+	logChoice(Name, fmt.Sprintf("backend %q (%s): %s%s", Name, b.Description(), reason, hint))
 	return b, nil
 }
 
