@@ -107,7 +107,8 @@ func downloadTo(rf remoteFile, part string, offset int64, opts Options) (int64, 
 	}
 	resp, err := httpClient(timeout).Do(req)
 	if err != nil {
-		if stalled.Load() {
+		var ne net.Error
+		if stalled.Load() || (errors.As(err, &ne) && ne.Timeout()) {
 			err = fmt.Errorf("no answer within %v", timeout)
 		}
 		return offset, fmt.Errorf("download %s: %v (no network here? the data must then be copied in by hand)", rf.URL, err)

@@ -131,8 +131,8 @@ func (t Transform) geometry(h, w int, rng *rand.Rand) (r region, flip bool) {
 	} else if h > w {
 		rh = int(float64(R) * float64(h) / float64(w))
 	}
-	left := math.Round(float64(rw-t.Size) / 2)
-	top := math.Round(float64(rh-t.Size) / 2)
+	left := math.RoundToEven(float64(rw-t.Size) / 2) // as torchvision's CenterCrop (Python's round)
+	top := math.RoundToEven(float64(rh-t.Size) / 2)
 	sx, sy := float64(w)/float64(rw), float64(h)/float64(rh)
 	return region{left * sx, top * sy, float64(t.Size) * sx, float64(t.Size) * sy}, false
 }
