@@ -260,7 +260,7 @@ func fetchCIFAR(s *cifarSpec, opts Options) (string, error) {
 	if _, err := os.Stat(archive); err != nil || verifyChecksums(archive, s.archive) != nil {
 		os.Remove(archive)
 		if err := fetchFile(s.archive, archive, opts); err != nil {
-			return "", fmt.Errorf("%s: %w", s.name, err)
+			return "", fmt.Errorf("%s: %w; or put %s (from another machine) into %s", s.name, err, filepath.Base(s.archive.URL), root)
 		}
 	}
 	tmp, err := os.MkdirTemp(root, "."+s.name+"-extract-*")

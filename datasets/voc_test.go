@@ -11,8 +11,7 @@ import (
 	"testing"
 )
 
-// LabelmeVOCDir is where Debian's labelme-examples installs its three VOC images.
-const labelmeVOCDir = "/usr/share/doc/labelme-examples/examples/semantic_segmentation/data_dataset_voc"
+const labelmeVOCDir = LabelmeVOCDir
 
 func maskClasses(m Mask) []int {
 	seen := map[int]bool{}
