@@ -10,8 +10,8 @@ import (
 const DefaultAddEta = 0.2
 
 // DefaultAddChunkElems bounds the size of the [rows, outChannels, K] difference tensors that
-// the adder matmul materialises at a time (elements, 4M ≈ 16 MB in float32).
-const DefaultAddChunkElems = 1 << 22
+// the adder matmul materialises at a time (elements; 1M ≈ 4 MB in float32, cache-friendly).
+const DefaultAddChunkElems = 1 << 20
 
 // AddOpts configures the Add (AdderNet) operators. The zero value is AdderNet's setting:
 // η = 0.2 adaptive gradient scaling on the weight, applied per call.
@@ -57,9 +57,17 @@ func AdaptiveGradScale(w *Node, eta float64) *Node {
 // Σ_o v[m, o]·HardTanh(w[k, o] − p[m, k]) and dw[k, o] = Σ_m v[m, o]·(p[m, k] − w[k, o])
 // = (pᵀv)[k, o] − w[k, o]·Σ_m v[m, o]. No adaptive scaling here (see AdaptiveGradScale).
 //
-// The [M, O, K] differences are never held at once: rows and output channels are cut into
-// chunks of at most chunkElems elements, each reduced right away; the backward pass
-// recomputes them chunk by chunk (the W gradient is a matmul and needs no chunks).
+// Memory: the [M, O, K] differences are never held at once. Rows and output channels are
+// cut into chunks of at most chunkElems elements, each reduced right away; the backward
+// pass recomputes them chunk by chunk (the W gradient is a matmul and needs no chunks).
+// Each chunk takes a zero-valued scalar dependency on the previous chunk's result, so that
+// a parallel executor (simplego's, which otherwise starts every ready op breadth-first)
+// cannot hold all chunks' intermediates at the same time.
+//
+// Speed on simplego: a broadcasting binary op walks two index iterators per element;
+// replicating the operands with Concatenate (memmove) and subtracting equal shapes is
+// several times faster, so both operands are replicated to [rows, outChannels, K] (the
+// replicated weight chunk is built once and shared by all row chunks).
 func AddMatMul(p, w *Node, chunkElems int) *Node {
 	if p.Rank() != 2 || w.Rank() != 2 || p.Shape().Dimensions[1] != w.Shape().Dimensions[0] {
 		panicf("kernels.AddMatMul: want p [M,K] and w [K,O], got %s and %s", p.Shape(), w.Shape())
@@ -72,22 +80,49 @@ func AddMatMul(p, w *Node, chunkElems int) *Node {
 	if oc*k > chunkElems {
 		oc = max(1, chunkElems/k)
 	}
-	mc := max(1, chunkElems/(oc*k))
+	mc := min(m, max(1, chunkElems/(oc*k)))
 	ps, ws := StopGradient(p), StopGradient(w)
-	wt := Transpose(ws, 0, 1) // [O, K]: K innermost, so every reduction is over the last axis
-	rows := func(x *Node, m0, m1 int) *Node { return Slice(x, AxisRange(m0, m1)) }
-	wChunk := func(o0, o1 int) *Node { return Reshape(rows(wt, o0, o1), 1, o1-o0, k) }
+	wt := Transpose(ws, 0, 1) // [O, K]: K innermost, so the forward reduction is over the last axis
+	type oChunk struct {
+		o0, o1 int
+		wRep   *Node // [mc, o1-o0, K]
+	}
+	var oChunks []oChunk
+	for o0 := 0; o0 < o; o0 += oc {
+		o1 := min(o, o0+oc)
+		wc := Reshape(Slice(wt, AxisRange(o0, o1)), 1, o1-o0, k)
+		oChunks = append(oChunks, oChunk{o0, o1, replicate(wc, mc, 0)})
+	}
+	wAt := func(c oChunk, rows int) *Node {
+		if rows == mc {
+			return c.wRep
+		}
+		return Slice(c.wRep, AxisRange(0, rows))
+	}
+	// pRows returns rows [m0, m1) of p, replicated to [m1-m0, o1-o0, K], after dep.
+	pRows := func(m0, m1 int, dep *Node) *Node {
+		pc := Slice(ps, AxisRange(m0, m1))
+		if dep != nil {
+			pc = Add(pc, dep)
+		}
+		return Reshape(pc, m1-m0, 1, k)
+	}
 
 	var yRows []*Node
+	var dep *Node
 	for m0 := 0; m0 < m; m0 += mc {
 		m1 := min(m, m0+mc)
-		pc := Reshape(rows(ps, m0, m1), m1-m0, 1, k)
+		pc := pRows(m0, m1, dep)
 		var yCols []*Node
-		for o0 := 0; o0 < o; o0 += oc {
-			o1 := min(o, o0+oc)
-			yCols = append(yCols, Neg(ReduceSum(Abs(Sub(pc, wChunk(o0, o1))), 2)))
+		for _, c := range oChunks {
+			pRep := replicate(pc, c.o1-c.o0, 1)
+			yc := Neg(ReduceSum(Abs(Sub(pRep, wAt(c, m1-m0))), 2))
+			yCols = append(yCols, yc)
+			pc = Reshape(Add(Reshape(pc, m1-m0, k), zeroDep(yc)), m1-m0, 1, k)
 		}
-		yRows = append(yRows, concatOrOne(yCols, 1))
+		yr := concatOrOne(yCols, 1)
+		yRows = append(yRows, yr)
+		dep = zeroDep(yr)
 	}
 	y := concatOrOne(yRows, 0)
 
@@ -97,25 +132,50 @@ func AddMatMul(p, w *Node, chunkElems int) *Node {
 			return Sub(ptv, Mul(ws, Reshape(ReduceSum(v, 0), 1, o))) // − w[k,o]·Σ_m v[m,o]
 		}
 		var dRows []*Node
+		var dep *Node
 		for m0 := 0; m0 < m; m0 += mc {
 			m1 := min(m, m0+mc)
-			pc := Reshape(rows(ps, m0, m1), m1-m0, 1, k)
 			var acc *Node
-			for o0 := 0; o0 < o; o0 += oc {
-				o1 := min(o, o0+oc)
-				vc := Reshape(Slice(v, AxisRange(m0, m1), AxisRange(o0, o1)), m1-m0, o1-o0, 1)
-				h := ClipScalar(Sub(wChunk(o0, o1), pc), -1, 1)
-				d := ReduceSum(Mul(h, vc), 1) // [mc, K]
+			for _, c := range oChunks {
+				pc := pRows(m0, m1, dep)
+				h := ClipScalar(Sub(wAt(c, m1-m0), replicate(pc, c.o1-c.o0, 1)), -1, 1)
+				vc := Slice(v, AxisRange(m0, m1), AxisRange(c.o0, c.o1))
+				if dep != nil {
+					vc = Add(vc, dep) // every per-chunk op must wait for the previous chunk
+				}
+				vc = BroadcastToDims(Reshape(vc, m1-m0, c.o1-c.o0, 1), m1-m0, c.o1-c.o0, k)
+				d := ReduceSum(Mul(h, vc), 1) // [rows, K]
 				if acc == nil {
 					acc = d
 				} else {
 					acc = Add(acc, d)
 				}
+				dep = zeroDep(acc)
 			}
 			dRows = append(dRows, acc)
 		}
 		return concatOrOne(dRows, 0)
 	})
+}
+
+// replicate concatenates n copies of x along axis (an axis of dimension 1): a memmove,
+// much faster on simplego than a broadcasting binary op.
+func replicate(x *Node, n, axis int) *Node {
+	if n == 1 {
+		return x
+	}
+	xs := make([]*Node, n)
+	for i := range xs {
+		xs[i] = x
+	}
+	return Concatenate(xs, axis)
+}
+
+// zeroDep returns a zero scalar that depends on x (0 × its first element): adding it to a
+// later chunk's input orders the chunks without changing any value.
+func zeroDep(x *Node) *Node {
+	first := Reshape(Slice(x, AxisRange(0, 1), AxisRange(0, 1)))
+	return Mul(first, ScalarZero(x.Graph(), x.DType()))
 }
 
 func concatOrOne(xs []*Node, axis int) *Node {
