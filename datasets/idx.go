@@ -229,7 +229,7 @@ func escapeModulePath(p string) string {
 func (s *idxSpec) candidates(opts Options) []string {
 	var c []string
 	for _, d := range opts.dirs() {
-		c = append(c, filepath.Join(d, s.name), d)
+		c = append(c, filepath.Join(d, s.name))
 	}
 	return append(c, s.systemDirs()...)
 }

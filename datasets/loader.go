@@ -240,6 +240,7 @@ type Iterator struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	failed  error
+	closed  bool
 }
 
 // Epoch starts preparing the batches of an epoch in Workers goroutines, at most Prefetch ahead of Next.
@@ -293,6 +294,9 @@ func (it *Iterator) Next() (*Batch, error) {
 	if it.failed != nil {
 		return nil, it.failed
 	}
+	if it.closed {
+		return nil, errors.New("loader: Next after Close")
+	}
 	if it.next >= len(it.results) {
 		return nil, io.EOF
 	}
@@ -310,6 +314,7 @@ func (it *Iterator) Next() (*Batch, error) {
 
 // Close stops the workers and waits for them.
 func (it *Iterator) Close() {
+	it.closed = true
 	it.cancel() // the feeder watches the context; workers never block (results are buffered)
 	it.wg.Wait()
 }

@@ -109,6 +109,9 @@ func TestLoaderEarlyCloseAndBadConfig(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs")
 	}
+	if _, err := it.Next(); err == nil {
+		t.Fatal("Next after Close returned a batch")
+	}
 	_, err = NewLoader(memSource{0}, LoaderConfig{BatchSize: 1, Transform: EvalTransform(8)})
 	wantErr(t, err, "source is empty")
 	_, err = NewLoader(memSource{3}, LoaderConfig{BatchSize: 0, Transform: EvalTransform(8)})
