@@ -12,8 +12,8 @@ type ConvOpts struct {
 	// Plain selects GoMLX's own formulation (graph.Convolve / graph.Dot and their stock
 	// gradients) instead of the fast one. Use it under XLA if it is faster there; on simplego
 	// its gradients need Pad/Reverse (not available) and grouped convs are very slow. It
-	// applies to the Mult operators only: Shift builds on the same Mult formulation,
-	// Add has only the fast one.
+	// applies to Mult and Shift (Shift is Mult on quantised values); Add has only the fast
+	// formulation and ignores it.
 	Plain bool
 }
 
