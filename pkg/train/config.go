@@ -1,0 +1,99 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/shiftaddaug/shiftaddaug/pkg/hybrid"
+)
+
+// Config is one training run: model, method, data size, recipe.
+type Config struct {
+	Model  string `json:"model"`
+	Method string `json:"method"` // base, netaug, shift, augshift, add, augadd
+	Data   string `json:"data"`
+	Res    int    `json:"res"`
+	Epochs int    `json:"epochs"`
+	Batch  int    `json:"batch"`
+	// TrainLimit and TestLimit use seeded subsets of the splits (0: all).
+	TrainLimit int `json:"train_limit,omitempty"`
+	TestLimit  int `json:"test_limit,omitempty"`
+	// LR is the peak learning rate; WarmupEpochs of linear warm-up from LR·WarmupStartFactor precede the cosine.
+	LR                float64 `json:"lr"`
+	WarmupEpochs      int     `json:"warmup_epochs"`
+	WarmupStartFactor float64 `json:"warmup_start_factor"`
+	Momentum          float64 `json:"momentum"`
+	WeightDecay       float64 `json:"weight_decay"`
+	LabelSmoothing    float64 `json:"label_smoothing"`
+	// Alpha weighs the augmented loss (Eq. 3).
+	Alpha float64 `json:"alpha"`
+	// StopWidthAugEpochs: for the last this-many epochs only expand ratios are augmented (NetAug stops width
+	// augmentation for the last half).
+	StopWidthAugEpochs int       `json:"stop_width_aug_epochs"`
+	AugWidth           []float64 `json:"aug_width,omitempty"`
+	AugExpand          []float64 `json:"aug_expand,omitempty"`
+	// BNCalib is the number of training images the target's batch-norm statistics are recalibrated on before
+	// every evaluation (NetAug: 16,000).
+	BNCalib int    `json:"bn_calib"`
+	Seed    uint64 `json:"seed"`
+	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
+	StepsPerEpoch int `json:"steps_per_epoch"`
+	// Ops configures the operator kernels (not serialised: code, not data).
+	Ops hybrid.Operators `json:"-"`
+}
+
+// DefaultConfig is NetAug's recipe (method.md §1.6) at a given model and method; data, sizes and epochs are the
+// caller's.
+func DefaultConfig(model, method string) Config {
+	return Config{Model: model, Method: method, Data: "fashion-mnist", Res: 32, Epochs: 10, Batch: 64,
+		LR: 0.025, WarmupEpochs: 1, WarmupStartFactor: 0.1, Momentum: 0.9, WeightDecay: 4e-5, LabelSmoothing: 0.1,
+		Alpha: 1, BNCalib: 2000, Seed: 1}
+}
+
+// Validate checks the numbers a user can get wrong.
+func (c Config) Validate() error {
+	switch {
+	case c.Res <= 0:
+		return fmt.Errorf("resolution %d: must be positive", c.Res)
+	case c.Epochs <= 0:
+		return fmt.Errorf("epochs %d: must be positive", c.Epochs)
+	case c.Batch <= 0:
+		return fmt.Errorf("batch %d: must be positive", c.Batch)
+	case c.LR <= 0:
+		return fmt.Errorf("learning rate %g: must be positive", c.LR)
+	case c.WarmupEpochs < 0 || c.WarmupEpochs > c.Epochs:
+		return fmt.Errorf("warm-up epochs %d: must be in [0, epochs]", c.WarmupEpochs)
+	case c.Alpha < 0:
+		return fmt.Errorf("alpha %g: must be non-negative", c.Alpha)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return fmt.Errorf("label smoothing %g: must be in [0, 1)", c.LabelSmoothing)
+	case c.TrainLimit < 0 || c.TestLimit < 0 || c.BNCalib < 0:
+		return errors.New("limits must be non-negative")
+	}
+	return nil
+}
+
+// Schedule is the learning-rate schedule of the run.
+func (c Config) Schedule() Schedule {
+	spe := max(c.StepsPerEpoch, 1)
+	return Schedule{Base: c.LR, WarmupStart: c.LR * c.WarmupStartFactor, WarmupSteps: c.WarmupEpochs * spe,
+		TotalSteps: c.Epochs * spe}
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// tryCatch runs fn and turns a panic (GoMLX's way of reporting graph errors) into an error.
+func tryCatch(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	fn()
+	return nil
+}

@@ -1,0 +1,300 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/shiftaddaug/shiftaddaug/datasets"
+	"github.com/shiftaddaug/shiftaddaug/internal/atomicio"
+	"github.com/shiftaddaug/shiftaddaug/pkg/models"
+)
+
+// EpochRecord is one line of the metrics log.
+type EpochRecord struct {
+	Epoch      int     `json:"epoch"`
+	Step       int     `json:"step"`
+	LossTarget float64 `json:"loss_target"`
+	LossAug    float64 `json:"loss_aug,omitempty"`
+	TrainAcc   float64 `json:"train_acc"`
+	TestAcc    float64 `json:"test_acc"`
+	TestLoss   float64 `json:"test_loss"`
+	LR         float64 `json:"lr"`
+	Seconds    float64 `json:"seconds"`
+	Mode       string  `json:"aug_mode,omitempty"`
+}
+
+// Result is a finished (or resumed-and-finished) run.
+type Result struct {
+	Config   Config        `json:"config"`
+	Backend  string        `json:"backend"`
+	History  []EpochRecord `json:"history"`
+	FinalAcc float64       `json:"final_acc"`
+	BestAcc  float64       `json:"best_acc"`
+	Seconds  float64       `json:"seconds"`
+	Params   int64         `json:"params"`
+}
+
+// RunOptions say where a run keeps its files and how it reports.
+type RunOptions struct {
+	// Dir holds the checkpoint, state.json and metrics.jsonl ("" keeps nothing on disk).
+	Dir string
+	// Resume continues the run in Dir from its last finished epoch; without it an existing run in Dir is an error.
+	Resume bool
+	// Progress receives human-readable progress lines (nil: none).
+	Progress io.Writer
+	// Data are the dataset options (download, directory).
+	Data datasets.Options
+	// StopAfterEpochs stops the run after this many epochs of this invocation (0: run to the end). Tests use it
+	// to interrupt a run and resume it.
+	StopAfterEpochs int
+	// OnEpoch, if set, is called after every epoch with the session (e.g. to plot, or to reorder channels).
+	OnEpoch func(s *Session, rec EpochRecord)
+}
+
+const stateFile = "state.json"
+
+// Run trains cfg on its dataset, evaluating the target after every epoch (after batch-norm recalibration),
+// checkpointing every epoch, and resuming from Dir when asked.
+func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ds, err := datasets.Open(cfg.Data, opts.Data)
+	if err != nil {
+		return nil, err
+	}
+	if ds.Segmentation {
+		return nil, fmt.Errorf("dataset %s is a segmentation set; training trains classifiers", cfg.Data)
+	}
+	trainT, evalT := datasets.DefaultTransforms(ds, cfg.Res)
+	trainIdx := subset(ds.Train, cfg.TrainLimit, cfg.Seed)
+	trainLoader, err := datasets.NewLoader(ds.Train, datasets.LoaderConfig{BatchSize: cfg.Batch, Shuffle: true, DropLast: true,
+		Seed: cfg.Seed, Transform: trainT, Layout: datasets.NHWC, Indices: trainIdx})
+	if err != nil {
+		return nil, err
+	}
+	if trainLoader.NumBatches() == 0 {
+		return nil, fmt.Errorf("%d training images make no full batch of %d", trainLoader.Len(), cfg.Batch)
+	}
+	testLoader, err := datasets.NewLoader(ds.Test, datasets.LoaderConfig{BatchSize: cfg.Batch, Seed: cfg.Seed, Transform: evalT,
+		Layout: datasets.NHWC, Indices: subset(ds.Test, cfg.TestLimit, cfg.Seed+1)})
+	if err != nil {
+		return nil, err
+	}
+	var calibLoader *datasets.Loader
+	if cfg.BNCalib > 0 {
+		pool := trainIdx
+		if pool == nil {
+			pool = datasets.CalibrationSubset(ds.Train, cfg.BNCalib, cfg.Seed+2)
+		} else if len(pool) > cfg.BNCalib {
+			pool = pool[:cfg.BNCalib]
+		}
+		// NetAug recalibrates with the training transforms on a fixed subset of the training set.
+		calibLoader, err = datasets.NewLoader(ds.Train, datasets.LoaderConfig{BatchSize: cfg.Batch, Seed: cfg.Seed + 3,
+			Transform: trainT, Layout: datasets.NHWC, Indices: pool})
+		if err != nil {
+			return nil, err
+		}
+	}
+	cfg.StepsPerEpoch = trainLoader.NumBatches()
+
+	res := &Result{Config: cfg}
+	var ckpt *checkpoints.Handler
+	if opts.Dir != "" {
+		if err := prepareDir(opts.Dir, cfg, opts.Resume, res); err != nil {
+			return nil, err
+		}
+	}
+	s, err := NewSession(backend, cfg, ds.NumClasses)
+	if err != nil {
+		return nil, err
+	}
+	res.Backend = backend.Name()
+	if opts.Dir != "" {
+		ckpt, err = checkpoints.Build(s.Ctx).Dir(filepath.Join(opts.Dir, "checkpoint")).Keep(2).Done()
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint in %s: %w", opts.Dir, err)
+		}
+	}
+	start := 0
+	if opts.Resume && len(res.History) > 0 {
+		// The checkpoint's global step says how far training really got (the state file is written after it).
+		step := int(optimizers.GetGlobalStep(s.Ctx))
+		start = step / cfg.StepsPerEpoch
+		s.Step = step
+		if start < len(res.History) {
+			res.History = res.History[:start]
+		}
+		progressf(opts.Progress, "resuming %s/%s at epoch %d (step %d)\n", cfg.Model, cfg.Method, start, step)
+	}
+	t0 := time.Now()
+	ran := 0
+	for epoch := start; epoch < cfg.Epochs; epoch++ {
+		if opts.StopAfterEpochs > 0 && ran == opts.StopAfterEpochs {
+			return res, ErrStopped
+		}
+		rec, err := trainEpoch(s, trainLoader, epoch, opts.Progress)
+		if err != nil {
+			return nil, err
+		}
+		if calibLoader != nil {
+			if err := s.Recalibrate(calibLoader); err != nil {
+				return nil, err
+			}
+		}
+		rec.TestAcc, rec.TestLoss, err = s.Evaluate(testLoader)
+		if err != nil {
+			return nil, err
+		}
+		res.History = append(res.History, rec)
+		progressf(opts.Progress, "%s/%s epoch %d/%d: loss %.4f (aug %.4f), train acc %.2f%%, test acc %.2f%%, %.1fs\n",
+			cfg.Model, cfg.Method, epoch+1, cfg.Epochs, rec.LossTarget, rec.LossAug, 100*rec.TrainAcc, 100*rec.TestAcc, rec.Seconds)
+		if ckpt != nil {
+			if err := ckpt.Save(); err != nil {
+				return nil, fmt.Errorf("saving checkpoint: %w", err)
+			}
+			if err := writeState(opts.Dir, res); err != nil {
+				return nil, err
+			}
+		}
+		if opts.OnEpoch != nil {
+			opts.OnEpoch(s, rec)
+		}
+		ran++
+	}
+	res.Seconds = time.Since(t0).Seconds()
+	for _, h := range res.History {
+		res.BestAcc = max(res.BestAcc, h.TestAcc)
+	}
+	if n := len(res.History); n > 0 {
+		res.FinalAcc = res.History[n-1].TestAcc
+	}
+	c, _ := s.Net.Arch.Count(cfg.Res)
+	res.Params = c.Params
+	if opts.Dir != "" {
+		if err := writeState(opts.Dir, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// ErrStopped is returned by Run when RunOptions.StopAfterEpochs stopped it early.
+var ErrStopped = errors.New("training stopped early as asked")
+
+func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (EpochRecord, error) {
+	cfg := s.Cfg
+	mode := models.SampleRandom
+	modeName := "width+expand"
+	if epoch >= cfg.Epochs-cfg.StopWidthAugEpochs {
+		mode, modeName = models.SampleMinWidth, "expand"
+	}
+	if !s.Method.Augmented {
+		modeName = ""
+	}
+	t0 := time.Now()
+	it := l.Epoch(epoch)
+	defer it.Close()
+	rec := EpochRecord{Epoch: epoch, Mode: modeName}
+	var n, right, steps int
+	for {
+		b, err := it.Next()
+		if err != nil {
+			if isEOF(err) {
+				break
+			}
+			return rec, err
+		}
+		r, err := s.TrainStep(b, mode)
+		if err != nil {
+			return rec, err
+		}
+		rec.LossTarget += r.LossTarget
+		rec.LossAug += r.LossAug
+		right += r.Correct
+		n += b.Size()
+		steps++
+		if progress != nil && (steps%20 == 0 || steps == l.NumBatches()) {
+			fmt.Fprintf(progress, "\r  epoch %d: step %d/%d, loss %.4f   ", epoch+1, steps, l.NumBatches(), rec.LossTarget/float64(steps))
+			if steps == l.NumBatches() {
+				fmt.Fprintln(progress)
+			}
+		}
+	}
+	rec.LossTarget /= float64(steps)
+	rec.LossAug /= float64(steps)
+	rec.TrainAcc = float64(right) / float64(n)
+	rec.Step = s.Step
+	rec.LR = cfg.Schedule().At(s.Step - 1)
+	rec.Seconds = time.Since(t0).Seconds()
+	return rec, nil
+}
+
+func subset(src datasets.Source, limit int, seed uint64) []int {
+	if limit <= 0 || limit >= src.Len() {
+		return nil
+	}
+	return datasets.CalibrationSubset(src, limit, seed)
+}
+
+func progressf(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
+}
+
+// prepareDir checks that dir holds no run (or, to resume, the same run) and loads its history into res.
+func prepareDir(dir string, cfg Config, resume bool, res *Result) error {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if resume {
+			if _, err := os.Stat(filepath.Join(dir, "checkpoint")); err == nil {
+				return fmt.Errorf("%s has a checkpoint but no %s: cannot resume; remove it or choose another --dir", dir, stateFile)
+			}
+		} else if _, err := os.Stat(filepath.Join(dir, "checkpoint")); err == nil {
+			return fmt.Errorf("%s already holds a run: use --resume to continue it, or choose another --dir", dir)
+		}
+		return os.MkdirAll(dir, 0o755)
+	case err != nil:
+		return err
+	}
+	if !resume {
+		return fmt.Errorf("%s already holds a run: use --resume to continue it, or choose another --dir", dir)
+	}
+	var prev Result
+	if err := json.Unmarshal(data, &prev); err != nil {
+		return fmt.Errorf("%s: corrupt state file: %w", filepath.Join(dir, stateFile), err)
+	}
+	if !reflect.DeepEqual(prev.Config, cfg) {
+		return fmt.Errorf("%s holds a run with a different configuration; resume with the same flags or choose another --dir", dir)
+	}
+	res.History = prev.History
+	return nil
+}
+
+func writeState(dir string, res *Result) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicio.WriteFile(filepath.Join(dir, stateFile), data); err != nil {
+		return err
+	}
+	var lines []byte
+	for _, h := range res.History {
+		b, _ := json.Marshal(h)
+		lines = append(append(lines, b...), '\n')
+	}
+	return atomicio.WriteFile(filepath.Join(dir, "metrics.jsonl"), lines)
+}

@@ -1,0 +1,217 @@
+package train
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/shiftaddaug/shiftaddaug/datasets"
+	"github.com/shiftaddaug/shiftaddaug/kernels/norm"
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/hybrid"
+	"github.com/shiftaddaug/shiftaddaug/pkg/models"
+)
+
+// Method is a training method of the paper: what the target computes with, and whether it is trained inside a
+// wider augmented network.
+type Method struct {
+	Name      string
+	Deploy    arch.Method
+	Augmented bool
+}
+
+// ParseMethod reads one of base, netaug, shift, augshift, add, augadd.
+func ParseMethod(s string) (Method, error) {
+	d, ok := arch.TargetMethod(s)
+	if !ok {
+		return Method{}, fmt.Errorf("unknown training method %q: want one of base, netaug, shift, augshift, add, augadd", s)
+	}
+	return Method{Name: s, Deploy: d, Augmented: s == "netaug" || s == "augshift" || s == "augadd"}, nil
+}
+
+// Session holds one model under training: its variables, compiled steps and the training position.
+type Session struct {
+	Cfg     Config
+	Method  Method
+	Net     *models.Net
+	Backend backends.Backend
+	Ctx     *context.Context
+	// Step is the number of optimizer steps taken so far (it seeds each step's augmentation sample).
+	Step int
+
+	stepExec, evalExec *context.Exec
+	recal              *norm.Recalibrator
+}
+
+// NewSession builds the network of cfg for a dataset with the given class count.
+func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	method, err := ParseMethod(cfg.Method)
+	if err != nil {
+		return nil, err
+	}
+	m, err := arch.Get(cfg.Model, classes)
+	if err != nil {
+		return nil, err
+	}
+	if min := m.MinRes(); cfg.Res < min {
+		return nil, fmt.Errorf("resolution %d is too small for %s: its strides need at least %d", cfg.Res, m.Name, min)
+	}
+	var aug models.Aug
+	if method.Augmented {
+		aug = models.DefaultAug(m)
+		if cfg.AugWidth != nil {
+			aug.Width = cfg.AugWidth
+		}
+		if cfg.AugExpand != nil {
+			aug.Expand = cfg.AugExpand
+		}
+	}
+	net, err := models.New(m.WithMethod(method.Deploy), aug, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Cfg: cfg, Method: method, Net: net, Backend: backend, Ctx: context.New()}
+	s.build()
+	return s, nil
+}
+
+func (s *Session) ops() hybrid.Operators { return s.Cfg.Ops }
+
+func (s *Session) build() {
+	cfg := s.Cfg
+	opt := &SGD{Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Schedule: cfg.Schedule()}
+	targetPass := models.Pass{Ops: s.ops()}
+	augPass := func(masks *Node) models.Pass {
+		return models.Pass{Augmented: true, Masks: masks, Ops: s.ops(), BNScope: models.AugStats}
+	}
+	// One training step (Eq. 3): L(target) + α·L(augmented), one optimizer update.
+	s.stepExec = context.MustNewExec(s.Backend, s.Ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+		x, labels := inputs[0], inputs[1]
+		g := x.Graph()
+		ctx.SetTraining(g, true)
+		logits := s.Net.Logits(ctx, x, targetPass)
+		lossT := SmoothedCrossEntropy(logits, labels, cfg.LabelSmoothing)
+		total, lossA := lossT, ScalarZero(g, lossT.DType())
+		if s.Method.Augmented {
+			logitsA := s.Net.Logits(ctx, x, augPass(inputs[2]))
+			lossA = SmoothedCrossEntropy(logitsA, labels, cfg.LabelSmoothing)
+			total = Add(total, MulScalar(lossA, cfg.Alpha))
+		}
+		opt.UpdateGraph(ctx, g, total)
+		return []*Node{lossT, lossA, correct(logits, labels)}
+	})
+	s.evalExec = context.MustNewExec(s.Backend, s.Ctx, func(ctx *context.Context, x, labels *Node) (*Node, *Node) {
+		logits := s.Net.Logits(ctx, x, targetPass)
+		return correct(logits, labels), SmoothedCrossEntropy(logits, labels, 0)
+	})
+}
+
+// StepResult is what one training step reports.
+type StepResult struct {
+	LossTarget, LossAug float64
+	Correct             int
+}
+
+// TrainStep runs one optimizer step on a batch (NHWC images).
+func (s *Session) TrainStep(b *datasets.Batch, mode models.SampleMode) (StepResult, error) {
+	if b.Layout != datasets.NHWC {
+		return StepResult{}, fmt.Errorf("train: batches must be NHWC")
+	}
+	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
+	y := tensors.FromFlatDataAndDimensions(b.Labels, len(b.Labels))
+	args := []any{x, y}
+	if s.Method.Augmented {
+		rng := rand.New(rand.NewPCG(s.Cfg.Seed, 0x6d61736b^uint64(s.Step)))
+		args = append(args, tensors.FromFlatDataAndDimensions(s.Net.SampleMasks(rng, mode), s.Net.MaskLen()))
+	}
+	var outs []*tensors.Tensor
+	err := tryCatch(func() { outs = s.stepExec.MustExec(args...) })
+	if err != nil {
+		return StepResult{}, fmt.Errorf("training step %d: %w", s.Step, err)
+	}
+	s.Step++
+	return StepResult{LossTarget: scalar(outs[0]), LossAug: scalar(outs[1]), Correct: int(scalar(outs[2]))}, nil
+}
+
+// Evaluate returns the target's top-1 accuracy and mean loss over every batch of the loader (inference mode,
+// running statistics).
+func (s *Session) Evaluate(l *datasets.Loader) (acc, loss float64, err error) {
+	it := l.Epoch(0)
+	defer it.Close()
+	var n, right int
+	var lossSum float64
+	for {
+		b, err := it.Next()
+		if err != nil {
+			if isEOF(err) {
+				break
+			}
+			return 0, 0, err
+		}
+		x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
+		y := tensors.FromFlatDataAndDimensions(b.Labels, len(b.Labels))
+		var outs []*tensors.Tensor
+		if err := tryCatch(func() { outs = s.evalExec.MustExec(x, y) }); err != nil {
+			return 0, 0, fmt.Errorf("evaluating: %w", err)
+		}
+		right += int(scalar(outs[0]))
+		lossSum += scalar(outs[1]) * float64(b.Size())
+		n += b.Size()
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("evaluating: no samples")
+	}
+	return float64(right) / float64(n), lossSum / float64(n), nil
+}
+
+// Recalibrate resets the target's batch-norm running statistics to their average over the loader's batches
+// (NetAug's reset_bn on a fixed training subset): the augmented passes polluted them during training.
+func (s *Session) Recalibrate(l *datasets.Loader) error {
+	if s.recal == nil {
+		r, err := norm.NewRecalibrator(s.Backend, s.Ctx, func(ctx *context.Context, inputs []*Node) {
+			s.Net.Logits(ctx, inputs[0], models.Pass{Ops: s.ops()})
+		})
+		if err != nil {
+			return err
+		}
+		s.recal = r
+	}
+	if err := s.recal.Reset(); err != nil {
+		return err
+	}
+	it := l.Epoch(0)
+	defer it.Close()
+	for {
+		b, err := it.Next()
+		if err != nil {
+			if isEOF(err) {
+				return nil
+			}
+			return err
+		}
+		if err := s.recal.Feed(tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)); err != nil {
+			return fmt.Errorf("recalibrating batch norm: %w", err)
+		}
+	}
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v)
+	case float64:
+		return v
+	case int32:
+		return float64(v)
+	case int64:
+		return float64(v)
+	}
+	panic(fmt.Sprintf("train: unexpected scalar %T", t.Value()))
+}
