@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/notimplemented"
@@ -37,7 +38,18 @@ var _ backends.Backend = (*Backend)(nil)
 //
 // config is passed to SimpleGo unchanged; its options are a comma-separated list of
 // "parallelism=N", "dotgeneral_small", "dotgeneral_large", "ops_sequential", "ops_parallel".
+//
+// Unless config names an ops_* option, ops_sequential is added: with SimpleGo v0.26.0's parallel op
+// scheduling, two DotGenerals running at once can each wait forever for the worker pool the other holds (seen
+// as a hang of the augmented training step, every goroutine in workersPool.WaitToStart). Sequential scheduling
+// keeps the parallelism inside each op and cannot deadlock.
 func NewEngine(config string) (*Backend, error) {
+	if !strings.Contains(config, "ops_") {
+		if config != "" {
+			config += ","
+		}
+		config += "ops_sequential"
+	}
 	sg, err := simplego.New(config)
 	if err != nil {
 		return nil, errors.WithMessagef(err, "creating the %s engine", Name)
@@ -132,4 +144,12 @@ func (e *executable) Execute(inputs []backends.Buffer, donate []bool, dev backen
 		}
 	}()
 	return e.Executable.Execute(inputs, donate, dev)
+}
+
+// Label is a short label of the engine with its options, e.g. "shiftaddaug:dotgeneral_small" (benchmarks record it).
+func (b *Backend) Label() string {
+	if b.config == "" {
+		return Name
+	}
+	return Name + ":" + b.config
 }
