@@ -110,6 +110,15 @@ func parseFlags(fs *flag.FlagSet, args []string, allowPositional bool) error {
 	return nil
 }
 
+// oneLine folds an error message onto one line, dropping any goroutine stack trace a recovered panic carried
+// and capping its length, so that a failure reads as one line.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	if i := strings.Index(s, "goroutine "); i > 0 {
+		s = s[:i]
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + " ..."
+	}
+	return s
 }

@@ -294,8 +294,8 @@ func TestRecalibrator(t *testing.T) {
 	backend := newBackend(t)
 	rng := rand.New(rand.NewPCG(11, 12))
 	ctx := context.New()
-	r, err := NewRecalibrator(backend, ctx, func(ctx *context.Context, in []*Node) {
-		BatchNorm(ctx.In("bn"), in[0]).Done()
+	r, err := NewRecalibrator(backend, ctx, func(ctx *context.Context, in []*Node) *Node {
+		return BatchNorm(ctx.In("bn"), in[0]).Done()
 	})
 	if err != nil {
 		t.Fatal(err)

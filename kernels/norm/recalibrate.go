@@ -68,13 +68,21 @@ type Recalibrator struct {
 }
 
 // NewRecalibrator compiles (lazily, on the first Feed) forward as a recalibration graph.
+//
+// forward should return the model's output (or nil). The graph outputs it, reduced to a scalar, because
+// SimpleGo (v0.26.0) sizes its execution buffers by the highest-numbered output node: a parameter created after
+// the last output (the classifier's weights, when only the running statistics are outputs) would index past
+// them and crash the execution.
 func NewRecalibrator(backend backends.Backend, ctx *context.Context,
-	forward func(ctx *context.Context, inputs []*Node)) (*Recalibrator, error) {
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) {
+	forward func(ctx *context.Context, inputs []*Node) *Node) (*Recalibrator, error) {
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) *Node {
 		g := inputs[0].Graph()
 		ctx.SetTraining(g, true)
 		SetRecalibrating(ctx, g)
-		forward(ctx, inputs)
+		if out := forward(ctx, inputs); out != nil {
+			return ReduceAllSum(out)
+		}
+		return ScalarZero(g, inputs[0].DType())
 	})
 	if err != nil {
 		return nil, errors.WithMessage(err, "norm: creating the batch-norm recalibration graph")

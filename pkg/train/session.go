@@ -175,8 +175,8 @@ func (s *Session) Evaluate(l *datasets.Loader) (acc, loss float64, err error) {
 // (NetAug's reset_bn on a fixed training subset): the augmented passes polluted them during training.
 func (s *Session) Recalibrate(l *datasets.Loader) error {
 	if s.recal == nil {
-		r, err := norm.NewRecalibrator(s.Backend, s.Ctx, func(ctx *context.Context, inputs []*Node) {
-			s.Net.Logits(ctx, inputs[0], models.Pass{Ops: s.ops()})
+		r, err := norm.NewRecalibrator(s.Backend, s.Ctx, func(ctx *context.Context, inputs []*Node) *Node {
+			return s.Net.Logits(ctx, inputs[0], models.Pass{Ops: s.ops()})
 		})
 		if err != nil {
 			return err

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/train"
+)
+
+func init() {
+	register(&command{name: "train", summary: "train a model with one of the six methods (base, netaug, shift, augshift, add, augadd)", run: runTrain})
+}
+
+func runTrain(args []string) error {
+	d := train.DefaultConfig("mbv2-w0.35", "augshift")
+	fs := newFlags("train", "--model M --method X --data NAME [flags]")
+	model := fs.String("model", d.Model, "model: "+strings.Join(arch.PaperModels, ", "))
+	method := fs.String("method", d.Method, "training method: "+strings.Join(arch.TrainingMethods, ", "))
+	data := fs.String("data", d.Data, "dataset: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH")
+	res := fs.Int("res", d.Res, "input resolution")
+	epochs := fs.Int("epochs", d.Epochs, "epochs")
+	batch := fs.Int("batch", d.Batch, "batch size")
+	lr := fs.Float64("lr", d.LR, "peak learning rate (after warm-up)")
+	warmup := fs.Int("warmup", d.WarmupEpochs, "warm-up epochs")
+	wd := fs.Float64("wd", d.WeightDecay, "weight decay (weights only)")
+	alpha := fs.Float64("alpha", d.Alpha, "weight of the augmented loss (Eq. 3)")
+	smoothing := fs.Float64("label-smoothing", d.LabelSmoothing, "label smoothing")
+	stopW := fs.Int("stop-width-aug", 0, "last epochs with width augmentation off (expand only), as NetAug")
+	trainLimit := fs.Int("train-limit", 0, "use a seeded subset of this many training images (0: all)")
+	testLimit := fs.Int("test-limit", 0, "use a seeded subset of this many test images (0: all)")
+	calib := fs.Int("bn-calib", d.BNCalib, "training images to recalibrate batch norm on before each evaluation")
+	seed := fs.String("seed", "1", "random seed")
+	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
+	resume := fs.Bool("resume", false, "continue the run in --dir from its last finished epoch")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	s, err := strconv.ParseUint(*seed, 10, 64)
+	if err != nil {
+		return fmt.Errorf("--seed %q: not a non-negative integer", *seed)
+	}
+	if _, err := train.ParseMethod(*method); err != nil {
+		return err
+	}
+	if _, err := arch.Get(*model, 0); err != nil {
+		return err
+	}
+	if *resume && *dir == "" {
+		return fmt.Errorf("--resume needs --dir")
+	}
+	cfg := d
+	cfg.Model, cfg.Method, cfg.Data, cfg.Res, cfg.Epochs, cfg.Batch = *model, *method, *data, *res, *epochs, *batch
+	cfg.LR, cfg.WarmupEpochs, cfg.WeightDecay, cfg.Alpha, cfg.LabelSmoothing = *lr, *warmup, *wd, *alpha, *smoothing
+	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	backend, err := engine.New()
+	if err != nil {
+		return err
+	}
+	res0, err := train.Run(backend, cfg, train.RunOptions{Dir: *dir, Resume: *resume, Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	summary := map[string]any{"model": cfg.Model, "method": cfg.Method, "data": cfg.Data, "res": cfg.Res, "epochs": cfg.Epochs,
+		"final_acc": res0.FinalAcc, "best_acc": res0.BestAcc, "params": res0.Params, "seconds": res0.Seconds, "backend": res0.Backend}
+	b, _ := json.Marshal(summary)
+	fmt.Fprintln(out, string(b))
+	return nil
+}

@@ -1,0 +1,182 @@
+package experiments
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/shiftaddaug/shiftaddaug/internal/atomicio"
+	"github.com/shiftaddaug/shiftaddaug/pkg/train"
+)
+
+// RunSpec is one training run of an accuracy table: an ID (its directory name) and its configuration.
+type RunSpec struct {
+	ID     string       `json:"id"`
+	Table  string       `json:"table"` // e.g. "table3", "table7"
+	Config train.Config `json:"config"`
+}
+
+// Preset is a named protocol: which runs to do, at which scale.
+type Preset struct {
+	Name        string
+	Description string
+	Runs        []RunSpec
+}
+
+// Table3Methods are the six training methods of Table 3's accuracy columns, direct and augmented.
+var Table3Methods = []string{"base", "netaug", "shift", "augshift", "add", "augadd"}
+
+// MiniPreset is the accuracy protocol this project can run on a 2-core CPU: MobileNetV2-w0.35 on a seeded
+// subset of Fashion-MNIST (28x28 grey, zero-padded to 32x32 and repeated to 3 channels), the six methods of
+// Table 3, each with the given seeds. quick shrinks it further for CI and notebooks.
+func MiniPreset(seeds []uint64, quick bool) Preset {
+	base := train.DefaultConfig("mbv2-w0.35", "base")
+	base.Data, base.Res, base.Batch = "fashion-mnist", 32, 32
+	base.TrainLimit, base.TestLimit, base.BNCalib = 1600, 1000, 800
+	base.Epochs, base.WarmupEpochs, base.LR = 4, 1, 0.05
+	base.StopWidthAugEpochs = 1
+	desc := "mbv2-w0.35, Fashion-MNIST subset (1,600 train / 1,000 test images), 32x32, batch 32, 4 epochs"
+	if quick {
+		base.TrainLimit, base.TestLimit, base.BNCalib, base.Epochs, base.WarmupEpochs, base.StopWidthAugEpochs = 128, 128, 64, 1, 0, 0
+		desc = "quick check: mbv2-w0.35, Fashion-MNIST 128 train / 128 test images, 1 epoch"
+	}
+	p := Preset{Name: "mini", Description: desc}
+	for _, seed := range seeds {
+		for _, m := range Table3Methods {
+			c := base
+			c.Method, c.Seed = m, seed
+			p.Runs = append(p.Runs, RunSpec{ID: fmt.Sprintf("table3-%s-%s-s%d", c.Model, m, seed), Table: "table3", Config: c})
+		}
+	}
+	return p
+}
+
+// PaperPreset is the paper's protocol (CIFAR-100 at 160x160, NetAug's recipe, 150+5 epochs) for the five models
+// and six methods: for machines with XLA and GPUs.
+func PaperPreset(seeds []uint64) Preset {
+	p := Preset{Name: "paper", Description: "CIFAR-100, 160x160, batch 128, 155 epochs (NetAug's recipe), five models, six methods"}
+	for _, model := range []string{"mbv2-w0.35", "mbv3-w0.35", "mcunet-in3", "proxyless-w0.35", "mbv2-tiny"} {
+		for _, seed := range seeds {
+			for _, m := range Table3Methods {
+				c := train.DefaultConfig(model, m)
+				c.Data, c.Res, c.Batch, c.Epochs, c.WarmupEpochs = "cifar100", 160, 128, 155, 5
+				c.LR, c.BNCalib, c.StopWidthAugEpochs, c.Seed = 0.025, 16000, 75, seed
+				if model == "mbv3-w0.35" {
+					c.LR, c.WeightDecay = 0.1, 3e-5
+				}
+				p.Runs = append(p.Runs, RunSpec{ID: fmt.Sprintf("table3-%s-%s-s%d", model, m, seed), Table: "table3", Config: c})
+			}
+		}
+	}
+	return p
+}
+
+// RunOutcome is a finished run as stored in results/runs/ID.json.
+type RunOutcome struct {
+	Spec   RunSpec       `json:"spec"`
+	Result *train.Result `json:"result"`
+}
+
+// Execute runs spec unless its result already exists in dir/runs (finished runs are not redone); an
+// interrupted run resumes from its checkpoint in dir/runs/ID.
+func Execute(backend backends.Backend, spec RunSpec, dir string, progress io.Writer) (*RunOutcome, error) {
+	out := filepath.Join(dir, "runs", spec.ID+".json")
+	if data, err := os.ReadFile(out); err == nil {
+		var o RunOutcome
+		if err := json.Unmarshal(data, &o); err == nil && o.Result != nil {
+			return &o, nil
+		}
+	}
+	runDir := filepath.Join(dir, "runs", spec.ID)
+	_, statErr := os.Stat(filepath.Join(runDir, "state.json"))
+	res, err := train.Run(backend, spec.Config, train.RunOptions{Dir: runDir, Resume: statErr == nil, Progress: progress})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", spec.ID, err)
+	}
+	o := &RunOutcome{Spec: spec, Result: res}
+	data, _ := json.MarshalIndent(o, "", "  ")
+	if err := atomicio.WriteFile(out, data); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// LoadOutcomes reads every finished run in dir/runs.
+func LoadOutcomes(dir string) ([]*RunOutcome, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "runs", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var outs []*RunOutcome
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var o RunOutcome
+		if err := json.Unmarshal(data, &o); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		outs = append(outs, &o)
+	}
+	return outs, nil
+}
+
+// AccuracySummary is the mean and spread of one model and method over seeds.
+type AccuracySummary struct {
+	Model, Method string
+	Seeds         int
+	Mean, Std     float64 // final target test accuracy, in %
+	Min, Max      float64
+	Seconds       float64 // mean wall time per run
+}
+
+// Summarize groups outcomes of one table by model and method.
+func Summarize(outs []*RunOutcome, table string) []AccuracySummary {
+	groups := map[[2]string][]*RunOutcome{}
+	for _, o := range outs {
+		if o.Spec.Table == table {
+			k := [2]string{o.Spec.Config.Model, o.Spec.Config.Method}
+			groups[k] = append(groups[k], o)
+		}
+	}
+	var sums []AccuracySummary
+	for k, g := range groups {
+		s := AccuracySummary{Model: k[0], Method: k[1], Seeds: len(g), Min: math.Inf(1), Max: math.Inf(-1)}
+		for _, o := range g {
+			a := 100 * o.Result.FinalAcc
+			s.Mean += a / float64(len(g))
+			s.Min, s.Max = math.Min(s.Min, a), math.Max(s.Max, a)
+			s.Seconds += o.Result.Seconds / float64(len(g))
+		}
+		for _, o := range g {
+			d := 100*o.Result.FinalAcc - s.Mean
+			s.Std += d * d
+		}
+		if len(g) > 1 {
+			s.Std = math.Sqrt(s.Std / float64(len(g)-1))
+		}
+		sums = append(sums, s)
+	}
+	order := map[string]int{}
+	for i, m := range Table3Methods {
+		order[m] = i
+	}
+	sort.Slice(sums, func(i, j int) bool {
+		if sums[i].Model != sums[j].Model {
+			return sums[i].Model < sums[j].Model
+		}
+		return order[sums[i].Method] < order[sums[j].Method]
+	})
+	return sums
+}
+
+// ErrNoRuns is returned when a table has no finished runs to show.
+var ErrNoRuns = errors.New("no finished runs")
