@@ -35,8 +35,10 @@ type Config struct {
 	AugExpand          []float64 `json:"aug_expand,omitempty"`
 	// BNCalib is the number of training images the target's batch-norm statistics are recalibrated on before
 	// every evaluation (NetAug: 16,000).
-	BNCalib int    `json:"bn_calib"`
-	Seed    uint64 `json:"seed"`
+	BNCalib int `json:"bn_calib"`
+	// NoReorder switches off NetAug's channel sorting at each epoch of width augmentation.
+	NoReorder bool   `json:"no_reorder,omitempty"`
+	Seed      uint64 `json:"seed"`
 	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
 	StepsPerEpoch int `json:"steps_per_epoch"`
 	// Ops configures the operator kernels (not serialised: code, not data).

@@ -203,6 +203,11 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 		modeName = ""
 	}
 	t0 := time.Now()
+	if s.Method.Augmented && mode == models.SampleRandom && !cfg.NoReorder {
+		if err := ReorderChannels(s.Ctx, s.blockNames()); err != nil {
+			return EpochRecord{}, err
+		}
+	}
 	it := l.Epoch(epoch)
 	defer it.Close()
 	rec := EpochRecord{Epoch: epoch, Mode: modeName}

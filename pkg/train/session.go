@@ -84,6 +84,14 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 
 func (s *Session) ops() hybrid.Operators { return s.Cfg.Ops }
 
+func (s *Session) blockNames() []string {
+	var names []string
+	for _, b := range s.Net.Arch.Blocks {
+		names = append(names, b.Name)
+	}
+	return names
+}
+
 func (s *Session) build() {
 	cfg := s.Cfg
 	opt := &SGD{Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Schedule: cfg.Schedule()}
