@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 
@@ -33,29 +34,88 @@ type Preset struct {
 // Table3Methods are the six training methods of Table 3's accuracy columns, direct and augmented.
 var Table3Methods = []string{"base", "netaug", "shift", "augshift", "add", "augadd"}
 
-// MiniPreset is the accuracy protocol this project can run on a 2-core CPU: MobileNetV2-w0.35 on a seeded
-// subset of Fashion-MNIST (28x28 grey, zero-padded to 32x32 and repeated to 3 channels), the six methods of
-// Table 3, each with the given seeds. quick shrinks it further for CI and notebooks.
-func MiniPreset(seeds []uint64, quick bool) Preset {
-	base := train.DefaultConfig("mbv2-w0.35", "base")
-	base.Data, base.Res, base.Batch = "fashion-mnist", 32, 32
-	base.TrainLimit, base.TestLimit, base.BNCalib = 1600, 1000, 800
-	base.Epochs, base.WarmupEpochs, base.LR = 4, 1, 0.05
-	base.StopWidthAugEpochs = 1
-	desc := "mbv2-w0.35, Fashion-MNIST subset (1,600 train / 1,000 test images), 32x32, batch 32, 4 epochs"
+// miniBase is the training configuration of the mini protocol: MobileNetV2-w0.35 on a seeded subset of
+// Fashion-MNIST (28x28 grey, zero-padded to 32x32 and repeated to 3 channels), NetAug's recipe at a scale a
+// 2-core CPU finishes in about an hour for the whole table. quick shrinks it for CI and notebooks.
+func miniBase(quick bool) (train.Config, string) {
+	c := train.DefaultConfig("mbv2-w0.35", "base")
+	c.Data, c.Res, c.Batch = "fashion-mnist", 32, 32
+	c.TrainLimit, c.TestLimit, c.BNCalib = 1024, 1000, 512
+	c.Epochs, c.WarmupEpochs, c.LR = 3, 1, 0.05
+	c.StopWidthAugEpochs = 1
+	desc := "mbv2-w0.35 on a seeded Fashion-MNIST subset (1,024 train / 1,000 test images, padded to 32x32), batch 32, 3 epochs (1 warm-up; width augmentation off in the last), lr 0.05, BN recalibrated on 512 training images"
 	if quick {
-		base.TrainLimit, base.TestLimit, base.BNCalib, base.Epochs, base.WarmupEpochs, base.StopWidthAugEpochs = 128, 128, 64, 1, 0, 0
+		c.TrainLimit, c.TestLimit, c.BNCalib, c.Epochs, c.WarmupEpochs, c.StopWidthAugEpochs = 128, 128, 64, 1, 0, 0
 		desc = "quick check: mbv2-w0.35, Fashion-MNIST 128 train / 128 test images, 1 epoch"
 	}
+	return c, desc
+}
+
+// MiniPreset is Table 3's accuracy columns at the mini scale: the six methods, each with the given seeds. The
+// augmented multiplication-free methods use heterogeneous weight sharing, as the paper's ShiftAddAug does.
+func MiniPreset(seeds []uint64, quick bool) Preset {
+	base, desc := miniBase(quick)
 	p := Preset{Name: "mini", Description: desc}
 	for _, seed := range seeds {
 		for _, m := range Table3Methods {
 			c := base
 			c.Method, c.Seed = m, seed
+			if m == "augshift" || m == "augadd" {
+				c.Sharing = "hws"
+			}
 			p.Runs = append(p.Runs, RunSpec{ID: fmt.Sprintf("table3-%s-%s-s%d", c.Model, m, seed), Table: "table3", Config: c})
 		}
 	}
 	return p
+}
+
+// Table7Rows are the rows of the paper's Table 7 (does hybrid computing need HWS?), as training settings.
+var Table7Rows = []struct {
+	Row     string
+	Method  string
+	AugMF   bool
+	Sharing string
+}{
+	{"to-shift (direct)", "shift", false, ""},
+	{"aug with shift", "augshift", true, ""},
+	{"aug with hybrid, w/o HWS", "augshift", false, "plain"},
+	{"aug with hybrid + HWS", "augshift", false, "hws"},
+}
+
+// Table7Preset is the HWS ablation at the mini scale. Rows equal to a Table 3 run share its ID (and result).
+func Table7Preset(seeds []uint64, quick bool) Preset {
+	base, desc := miniBase(quick)
+	p := Preset{Name: "table7", Description: desc}
+	for _, seed := range seeds {
+		for _, r := range Table7Rows {
+			c := base
+			c.Method, c.Seed, c.AugMF, c.Sharing = r.Method, seed, r.AugMF, r.Sharing
+			id := fmt.Sprintf("table7-%s-%s-s%d", c.Model, slug(r.Row), seed)
+			switch {
+			case r.Method == "shift":
+				id = fmt.Sprintf("table3-%s-shift-s%d", c.Model, seed)
+			case r.Sharing == "hws":
+				id = fmt.Sprintf("table3-%s-augshift-s%d", c.Model, seed)
+			}
+			p.Runs = append(p.Runs, RunSpec{ID: id, Table: "table7:" + r.Row, Config: c})
+		}
+	}
+	return p
+}
+
+func slug(s string) string {
+	out := make([]rune, 0, len(s))
+	dash := false
+	for _, r := range s {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			out = append(out, r)
+			dash = false
+		} else if !dash && len(out) > 0 {
+			out = append(out, '-')
+			dash = true
+		}
+	}
+	return strings.TrimRight(string(out), "-")
 }
 
 // PaperPreset is the paper's protocol (CIFAR-100 at 160x160, NetAug's recipe, 150+5 epochs) for the five models
@@ -180,3 +240,71 @@ func Summarize(outs []*RunOutcome, table string) []AccuracySummary {
 
 // ErrNoRuns is returned when a table has no finished runs to show.
 var ErrNoRuns = errors.New("no finished runs")
+
+// RowSummary is the mean and spread of the runs of one row of a preset (one table label and method).
+type RowSummary struct {
+	Table, Model, Method string
+	Seeds                int
+	Mean, Std            float64 // final target test accuracy, %
+	Seconds              float64 // mean wall time per run
+	IDs                  []string
+}
+
+// SummarizePreset summarises a preset's finished runs row by row, in the preset's order. Runs without a result
+// are left out (Seeds counts those present).
+func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
+	byID := map[string]*RunOutcome{}
+	for _, o := range outs {
+		byID[o.Spec.ID] = o
+	}
+	var rows []RowSummary
+	index := map[string]int{}
+	for _, spec := range p.Runs {
+		key := spec.Table + "|" + spec.Config.Model + "|" + spec.Config.Method
+		i, ok := index[key]
+		if !ok {
+			i = len(rows)
+			index[key] = i
+			rows = append(rows, RowSummary{Table: spec.Table, Model: spec.Config.Model, Method: spec.Config.Method})
+		}
+		if o := byID[spec.ID]; o != nil && o.Result != nil {
+			rows[i].IDs = append(rows[i].IDs, spec.ID)
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		var accs []float64
+		for _, id := range r.IDs {
+			accs = append(accs, 100*byID[id].Result.FinalAcc)
+			r.Seconds += byID[id].Result.Seconds
+		}
+		r.Seeds = len(accs)
+		if r.Seeds == 0 {
+			continue
+		}
+		r.Seconds /= float64(r.Seeds)
+		for _, a := range accs {
+			r.Mean += a / float64(len(accs))
+		}
+		for _, a := range accs {
+			r.Std += (a - r.Mean) * (a - r.Mean)
+		}
+		if len(accs) > 1 {
+			r.Std = math.Sqrt(r.Std / float64(len(accs)-1))
+		}
+	}
+	return rows
+}
+
+// PresetByName returns the named preset: mini, table7 or paper.
+func PresetByName(name string, seeds []uint64, quick bool) (Preset, error) {
+	switch name {
+	case "mini":
+		return MiniPreset(seeds, quick), nil
+	case "table7":
+		return Table7Preset(seeds, quick), nil
+	case "paper":
+		return PaperPreset(seeds), nil
+	}
+	return Preset{}, fmt.Errorf("unknown preset %q: want mini, table7 or paper", name)
+}

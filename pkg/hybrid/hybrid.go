@@ -29,6 +29,9 @@ type Operators struct {
 	// MFWeight, if set, maps the shared (Gaussian-like) weight slice to the weights the multiplication-free operator
 	// uses: heterogeneous weight sharing (Eq. 5) or one of its ablations. Nil uses the shared weights as they are.
 	MFWeight func(w *Node, op arch.Op) *Node
+	// AugMF makes the augmented channels use the multiplication-free operator too, instead of Mult: NetAug-style
+	// augmentation with one operator (Table 7's "aug with shift"), the ablation hybrid computing is compared with.
+	AugMF bool
 }
 
 func (o Operators) mfWeight(w *Node, op arch.Op) *Node {
@@ -104,6 +107,9 @@ func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented boo
 	if op == arch.Mult {
 		return o.ConvOp(arch.Mult, x, w, stride)
 	}
+	if o.AugMF {
+		return o.ConvOp(op, x, o.mfWeight(w, op), stride)
+	}
 	xt := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, d.In))
 	wtt := Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out))
 	yt := o.ConvOp(op, xt, o.mfWeight(wtt, op), stride)
@@ -137,7 +143,7 @@ func Depthwise(o Operators, op arch.Op, x, w *Node, c, stride int, augmented boo
 	if op == arch.Mult {
 		return o.DepthwiseOp(arch.Mult, x, w, stride)
 	}
-	if wide == c {
+	if wide == c || o.AugMF {
 		return o.DepthwiseOp(op, x, o.mfWeight(w, op), stride)
 	}
 	yt := o.DepthwiseOp(op, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, c)),
@@ -164,6 +170,8 @@ func Linear(o Operators, op arch.Op, x, w, bias *Node, in int, augmented bool) *
 		panic(fmt.Errorf("hybrid.Linear: input has %d features, want target %d or wide %d", xin, in, inWide))
 	case op == arch.Mult:
 		y = o.LinearOp(arch.Mult, x, w)
+	case o.AugMF:
+		y = o.LinearOp(op, x, o.mfWeight(w, op))
 	default:
 		y = o.LinearOp(op, Slice(x, AxisRange(), AxisRange(0, in)), o.mfWeight(Slice(w, AxisRange(0, in)), op))
 		if inWide > in {

@@ -41,6 +41,11 @@ type Config struct {
 	Seed      uint64 `json:"seed"`
 	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
 	StepsPerEpoch int `json:"steps_per_epoch"`
+	// Sharing is how the multiplication-free slices take their weights from the shared ones: "plain" (shared
+	// as they are), "hws" (heterogeneous weight sharing, Eq. 5) or "linear" (the frozen FC only).
+	Sharing string `json:"sharing,omitempty"`
+	// AugMF makes the augmented channels multiplication-free too (Table 7's "aug with shift").
+	AugMF bool `json:"aug_mf,omitempty"`
 	// Ops configures the operator kernels (not serialised: code, not data).
 	Ops hybrid.Operators `json:"-"`
 }
@@ -72,6 +77,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("label smoothing %g: must be in [0, 1)", c.LabelSmoothing)
 	case c.TrainLimit < 0 || c.TestLimit < 0 || c.BNCalib < 0:
 		return errors.New("limits must be non-negative")
+	}
+	if _, err := hybrid.ParseSharing(c.Sharing); err != nil {
+		return err
 	}
 	return nil
 }

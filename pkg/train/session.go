@@ -45,6 +45,7 @@ type Session struct {
 
 	stepExec, evalExec *context.Exec
 	recal              *norm.Recalibrator
+	opsV               hybrid.Operators
 }
 
 // NewSession builds the network of cfg for a dataset with the given class count.
@@ -77,12 +78,22 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Cfg: cfg, Method: method, Net: net, Backend: backend, Ctx: context.New()}
+	s := &Session{Cfg: cfg, Method: method, Net: net, Backend: backend, Ctx: context.New(), opsV: cfg.Ops}
+	sharing, _ := hybrid.ParseSharing(cfg.Sharing)
+	if sharing != hybrid.SharePlain {
+		r := hybrid.DefaultRemap()
+		r.Mode = sharing
+		s.opsV.MFWeight = r.Func()
+	}
+	s.opsV.AugMF = s.opsV.AugMF || cfg.AugMF
 	s.build()
 	return s, nil
 }
 
-func (s *Session) ops() hybrid.Operators { return s.Cfg.Ops }
+// Ops is the operator configuration both passes use (kernels, weight remap, augmented operator).
+func (s *Session) Ops() hybrid.Operators { return s.opsV }
+
+func (s *Session) ops() hybrid.Operators { return s.opsV }
 
 func (s *Session) blockNames() []string {
 	var names []string

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
+	"github.com/shiftaddaug/shiftaddaug/pkg/experiments"
+)
+
+func init() {
+	register(&command{name: "experiment", summary: "run an accuracy preset (mini: Table 3's methods; table7: the HWS ablation) and summarise it", run: runExperiment})
+}
+
+func runExperiment(args []string) error {
+	fs := newFlags("experiment", "--preset mini|table7|paper [--seeds 1,2] [--out results] [--quick] [--list]")
+	preset := fs.String("preset", "mini", "preset: mini, table7 or paper")
+	seedList := fs.String("seeds", "1,2", "comma-separated seeds")
+	outDir := fs.String("out", "results", "results directory (finished runs are reused, interrupted ones resumed)")
+	quick := fs.Bool("quick", false, "tiny version of the preset (CI, notebooks)")
+	list := fs.Bool("list", false, "only list the runs and which are finished")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	seeds, err := parseSeeds(*seedList)
+	if err != nil {
+		return err
+	}
+	p, err := experiments.PresetByName(*preset, seeds, *quick)
+	if err != nil {
+		return err
+	}
+	if !*list {
+		backend, err := engine.New()
+		if err != nil {
+			return err
+		}
+		for i, spec := range p.Runs {
+			fmt.Fprintf(os.Stderr, "[%d/%d] %s\n", i+1, len(p.Runs), spec.ID)
+			if _, err := experiments.Execute(backend, spec, *outDir, os.Stderr); err != nil {
+				return err
+			}
+		}
+	}
+	outs, err := experiments.LoadOutcomes(*outDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Preset %s: %s\n\n| table | model | method | seeds | accuracy (%%) | s/run |\n|---|---|---|--:|--:|--:|\n", p.Name, p.Description)
+	for _, r := range experiments.SummarizePreset(p, outs) {
+		acc := "not run"
+		if r.Seeds > 0 {
+			acc = fmt.Sprintf("%.2f ± %.2f", r.Mean, r.Std)
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %d | %s | %.0f |\n", r.Table, r.Model, r.Method, r.Seeds, acc, r.Seconds)
+	}
+	return nil
+}
+
+func parseSeeds(s string) ([]uint64, error) {
+	var seeds []uint64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--seeds %q: want comma-separated non-negative integers", s)
+		}
+		seeds = append(seeds, v)
+	}
+	return seeds, nil
+}

@@ -1,0 +1,189 @@
+package hybrid
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
+
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+)
+
+// Sharing is how the multiplication-free slice of a hybrid layer gets its weights from the shared ones.
+type Sharing string
+
+const (
+	// SharePlain uses the shared weights as they are: weight sharing without HWS (Table 7's "hybrid w/o HWS").
+	SharePlain Sharing = "plain"
+	// ShareHWS is heterogeneous weight sharing, Eq. 5: W_l = r(FC(W_g)), r = Laplace-PPF ∘ Gaussian-CDF.
+	ShareHWS Sharing = "hws"
+	// ShareLinear applies only the frozen FC (the "linear remap" ablation of Table 8).
+	ShareLinear Sharing = "linear"
+)
+
+// ParseSharing reads a sharing mode name.
+func ParseSharing(s string) (Sharing, error) {
+	switch Sharing(s) {
+	case SharePlain, ShareHWS, ShareLinear:
+		return Sharing(s), nil
+	case "":
+		return SharePlain, nil
+	}
+	return "", fmt.Errorf("unknown weight sharing %q: want plain, hws or linear", s)
+}
+
+// Remap is the weight remap of heterogeneous weight sharing (Eq. 5).
+//
+// The paper leaves four things open; the choices here, each a field, are:
+//   - FC is a scalar affine map a·w + c applied element-wise (the only FC that works for any channel count, since
+//     one remap serves every width), trained beforehand and frozen: FitFC fits it by least squares on matched
+//     quantiles of weights from a directly trained Mult model and a directly trained MF model. A = 1, C = 0 (the
+//     identity) when no such pair of models exists, which leaves r alone to do the remap.
+//   - The Gaussian's mean and standard deviation are those of the weight tensor being remapped (per layer), held
+//     constant in the gradient (StopGradient), so r is an element-wise monotone map.
+//   - The Laplace's location u and scale b are priors: by default u = the Gaussian mean and b = σ/√2, which keeps
+//     the variance (2b² = σ²); LaplaceScaleFactor multiplies that b.
+//   - Numerics: z = (w − μ)/σ is clipped to ±ZClip (default 5) and 1 − erf(|z|/√2) floored at 1e-7 before the log,
+//     so neither the value nor the gradient is ever NaN or infinite, whatever the weights (|FC(w)| is clipped at
+//     1e6 so that σ stays finite in float32).
+type Remap struct {
+	Mode               Sharing
+	A, C               float64 // frozen FC: a·w + c
+	LaplaceScaleFactor float64 // multiplies the variance-preserving b = σ/√2 (0 means 1)
+	ZClip              float64 // 0 means 5
+	// Ops lists the operators the remap applies to (default Shift and Add).
+	Ops []arch.Op
+}
+
+// DefaultRemap is HWS with an identity FC.
+func DefaultRemap() Remap { return Remap{Mode: ShareHWS, A: 1} }
+
+// Func returns the function Operators.MFWeight expects, or nil for plain sharing.
+func (r Remap) Func() func(w *Node, op arch.Op) *Node {
+	if r.Mode == SharePlain || r.Mode == "" {
+		return nil
+	}
+	return func(w *Node, op arch.Op) *Node {
+		if len(r.Ops) > 0 && !containsOp(r.Ops, op) {
+			return w
+		}
+		return r.Apply(w)
+	}
+}
+
+func containsOp(ops []arch.Op, op arch.Op) bool {
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply remaps a weight tensor: FC, then (for HWS) the Gaussian-CDF → Laplace-PPF map.
+func (r Remap) Apply(w *Node) *Node {
+	a := r.A
+	if a == 0 && r.C == 0 {
+		a = 1
+	}
+	x := AddScalar(MulScalar(w, a), r.C)
+	if r.Mode == ShareLinear {
+		return x
+	}
+	// Far beyond any trained weight, but keeps x² (for σ) finite in float32.
+	x = ClipScalar(x, -1e6, 1e6)
+	zclip := r.ZClip
+	if zclip <= 0 {
+		zclip = 5
+	}
+	bf := r.LaplaceScaleFactor
+	if bf <= 0 {
+		bf = 1
+	}
+	mu := StopGradient(ReduceAllMean(x))
+	sigma := StopGradient(Sqrt(AddScalar(ReduceAllMean(Square(Sub(x, mu))), 1e-12)))
+	z := ClipScalar(Div(Sub(x, mu), sigma), -zclip, zclip)
+	// Laplace PPF at the Gaussian CDF: u + sign(z)·(−b·ln(1 − erf(|z|/√2))), written with erf, not erfc, which
+	// GoMLX lacks; the floor keeps ln finite where float32 erf rounds to 1.
+	tail := MaxScalar(OneMinus(Erf(MulScalar(Abs(z), 1/math.Sqrt2))), 1e-7)
+	mag := MulScalar(Mul(Neg(Log(tail)), sigma), bf/math.Sqrt2)
+	return Add(mu, Where(GreaterOrEqual(z, ZerosLike(z)), mag, Neg(mag)))
+}
+
+// RemapValue is Apply on one float64 value with given Gaussian statistics (for tests and plots).
+func (r Remap) RemapValue(w, mu, sigma float64) float64 {
+	a := r.A
+	if a == 0 && r.C == 0 {
+		a = 1
+	}
+	x := a*w + r.C
+	if r.Mode == ShareLinear {
+		return x
+	}
+	zclip, bf := r.ZClip, r.LaplaceScaleFactor
+	if zclip <= 0 {
+		zclip = 5
+	}
+	if bf <= 0 {
+		bf = 1
+	}
+	z := math.Max(-zclip, math.Min(zclip, (x-mu)/sigma))
+	mag := -math.Log(math.Max(1-math.Erf(math.Abs(z)/math.Sqrt2), 1e-7)) * sigma * bf / math.Sqrt2
+	if z < 0 {
+		mag = -mag
+	}
+	return mu + mag
+}
+
+// FitFC fits the frozen FC of Eq. 5 (a·w + c) so that the quantiles of the Mult model's weights map onto the
+// quantiles the MF model's weights would have before r: it least-squares matches sorted samples of both, after
+// passing the MF quantiles through the inverse of r's Gaussian→Laplace part. The two slices are weights of the
+// same layer from directly trained Mult and MF models.
+func FitFC(multWeights, mfWeights []float64) (a, c float64, err error) {
+	if len(multWeights) < 2 || len(mfWeights) < 2 {
+		return 0, 0, fmt.Errorf("FitFC: need at least two weights of each model")
+	}
+	g := append([]float64(nil), multWeights...)
+	l := append([]float64(nil), mfWeights...)
+	sort.Float64s(g)
+	sort.Float64s(l)
+	mu, sd := meanStd(l)
+	const n = 200
+	var sx, sy, sxx, sxy float64
+	for i := 0; i < n; i++ {
+		q := (float64(i) + 0.5) / n
+		x := g[int(q*float64(len(g)-1))]
+		y := l[int(q*float64(len(l)-1))]
+		// Inverse of r: the Gaussian value whose CDF equals the Laplace CDF of y (same μ, variance-preserving b).
+		b := sd / math.Sqrt2
+		var p float64
+		if y < mu {
+			p = 0.5 * math.Exp((y-mu)/b)
+		} else {
+			p = 1 - 0.5*math.Exp(-(y-mu)/b)
+		}
+		p = math.Min(math.Max(p, 1e-7), 1-1e-7)
+		target := mu + sd*math.Sqrt2*math.Erfinv(2*p-1)
+		sx, sy, sxx, sxy = sx+x, sy+target, sxx+x*x, sxy+x*target
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0, 0, fmt.Errorf("FitFC: the Mult weights are constant")
+	}
+	a = (n*sxy - sx*sy) / den
+	c = (sy - a*sx) / n
+	return a, c, nil
+}
+
+func meanStd(v []float64) (float64, float64) {
+	var m, s float64
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	for _, x := range v {
+		s += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(s / float64(len(v)))
+}
