@@ -414,9 +414,12 @@ func fromHeader(h header, data []byte) (*Model, error) {
 			if ts.dtype == dtFloat32 {
 				size *= 4
 			}
-			if e.Offset != end || e.Offset+size > int64(len(data)) {
-				return nil, fmt.Errorf("tensor %s at offset %d (%d bytes) is not where the data is (next at %d, %d bytes of data)",
-					ts.name, e.Offset, size, end, len(data))
+			if e.Offset != end {
+				return nil, fmt.Errorf("tensor %s is at offset %d, want %d (tensors are contiguous, in header order)", ts.name, e.Offset, end)
+			}
+			if e.Offset+size > int64(len(data)) {
+				return nil, fmt.Errorf("tensor %s (%d bytes at offset %d) runs past the end of the %d bytes of tensor data",
+					ts.name, size, e.Offset, len(data))
 			}
 			raw := data[e.Offset : e.Offset+size]
 			end += size
