@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/train"
 	"github.com/shiftaddaug/shiftaddaug/pkg/viz"
 )
 
@@ -181,6 +182,25 @@ func CurveCharts(curves []Curve, model string) (loss, acc *viz.Chart) {
 	return loss, acc
 }
 
+// HistoryChart draws one run's losses per epoch from its history (train.Result.History): the target pass,
+// the augmented pass (augmented methods only) and the target's test loss.
+func HistoryChart(title string, history []train.EpochRecord) *viz.Chart {
+	var epoch, target, aug, test []float64
+	augmented := false
+	for i, h := range history {
+		epoch = append(epoch, float64(i+1))
+		target, aug, test = append(target, h.LossTarget), append(aug, h.LossAug), append(test, h.TestLoss)
+		augmented = augmented || h.LossAug != 0
+	}
+	series := []viz.XYSeries{{Name: "loss_target (train)", X: epoch, Y: target}}
+	if augmented {
+		series = append(series, viz.XYSeries{Name: "loss_aug (train)", X: epoch, Y: aug})
+	}
+	series = append(series, viz.XYSeries{Name: "test loss (target)", X: epoch, Y: test})
+	return viz.Lines(viz.Options{Title: title, Subtitle: "per epoch: both passes of Eq. 3 and the target's test loss",
+		XName: "epoch", YName: "loss", Height: 400}, series...)
+}
+
 // curveModels lists the models that have curves, in order.
 func curveModels(curves []Curve) []string {
 	var ms []string
@@ -241,7 +261,7 @@ func (r *Report) Page() *viz.Page {
 
 	p.Heading("Fig. 5: accuracy vs energy")
 	p.Markdown(r.Fig5Note)
-	p.Chart(Fig5Chart(r.Fig5, fig5Subtitle(r.Fig5)))
+	p.Chart(Fig5Chart(r.Fig5, Fig5Subtitle(r.Fig5)))
 
 	p.Heading("Training curves")
 	if len(r.Curves) == 0 {
@@ -254,8 +274,8 @@ func (r *Report) Page() *viz.Page {
 	return p
 }
 
-// fig5Subtitle says in the chart itself where its points come from.
-func fig5Subtitle(points []Fig5Point) string {
+// Fig5Subtitle says in the chart itself where the points come from (for Fig5Chart).
+func Fig5Subtitle(points []Fig5Point) string {
 	for _, p := range points {
 		if p.Source == "run" {
 			return fmt.Sprintf("paper: CIFAR-100, 160x160; this project: %s %dx%d — different datasets", p.Data, p.Res, p.Res)

@@ -160,7 +160,7 @@ func Fig5(outs []*RunOutcome, rows []HardwareRow, opts HardwareOptions) ([]Fig5P
 			RunID: o.Spec.ID, Data: c.Data, Res: c.Res, EnergyRes: opts.Res})
 	}
 	note := fmt.Sprintf("The authors' points are CIFAR-100 at 160x160 (read off the paper's Fig. 5). This project's %d "+
-		"runs are %s: their energy is the simulator's for the network each run deploys (its model, deployment method "+
+		"run(s) are %s: their energy is the simulator's for the network each run deploys (its model, deployment method "+
 		"and classifier) at %dx%d input, as Table 3 costs it, their accuracy the run's final target test accuracy. "+
 		"The datasets differ, so accuracies are not comparable across the two groups; compare the order of methods "+
 		"within each.", len(runs), strings.Join(scaleList, ", "), opts.Res, opts.Res)
