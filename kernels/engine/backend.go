@@ -30,6 +30,7 @@ func init() {
 type Backend struct {
 	backends.Backend // the wrapped *simplego.Backend
 	config           string
+	fastOps          bool // use the reformulated ops of fastops.go
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -43,7 +44,20 @@ var _ backends.Backend = (*Backend)(nil)
 // scheduling, two DotGenerals running at once can each wait forever for the worker pool the other holds (seen
 // as a hang of the augmented training step, every goroutine in workersPool.WaitToStart). Sequential scheduling
 // keeps the parallelism inside each op and cannot deadlock.
+//
+// The engine's own option "nofastops" switches off the reformulated ops of fastops.go (broadcasting binary ops);
+// it is removed before the rest goes to SimpleGo.
 func NewEngine(config string) (*Backend, error) {
+	fast := true
+	var kept []string
+	for _, opt := range strings.Split(config, ",") {
+		if strings.TrimSpace(opt) == optNoFastOps {
+			fast = false
+			continue
+		}
+		kept = append(kept, opt)
+	}
+	config = strings.Join(kept, ",")
 	if !strings.Contains(config, "ops_") {
 		if config != "" {
 			config += ","
@@ -54,8 +68,15 @@ func NewEngine(config string) (*Backend, error) {
 	if err != nil {
 		return nil, errors.WithMessagef(err, "creating the %s engine", Name)
 	}
-	return &Backend{Backend: sg, config: config}, nil
+	label := config
+	if !fast {
+		label += "," + optNoFastOps
+	}
+	return &Backend{Backend: sg, config: label, fastOps: fast}, nil
 }
+
+// optNoFastOps is the engine option that switches fastops.go off.
+const optNoFastOps = "nofastops"
 
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }
@@ -91,7 +112,7 @@ func (b *Backend) Builder(name string) backends.Builder {
 		// SimpleGo's message asks users to file an issue upstream; say what to do in this project instead.
 		s.Builder.ErrFn = unsupportedOpError
 	}
-	return &Builder{Builder: sb}
+	return &Builder{Builder: sb, fastOps: b.fastOps}
 }
 
 // UnsupportedOpError is the error for an op that neither SimpleGo nor this engine implements.
@@ -115,6 +136,7 @@ func unsupportedOpError(op backends.OpType) error { return &UnsupportedOpError{O
 // All other methods are SimpleGo's.
 type Builder struct {
 	backends.Builder // the wrapped *simplego.Builder
+	fastOps          bool
 }
 
 var _ backends.Builder = (*Builder)(nil)
