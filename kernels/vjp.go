@@ -15,16 +15,18 @@ import (
 // GoMLX v0.26.0 exposes only the one-input graph.IdentityWithCustomGradient, so the
 // multi-input VJP is assembled from it:
 //   - each input goes through its own identity-with-custom-gradient t_i, tied to the output
-//     by adding 0·ΣReduceAllSum(t_i) (a scalar), so t_i lies on the path to the loss;
+//     by adding 0·Σ t_i[0,…,0] (a scalar: one element of each, not a full reduction, which cost a
+//     pass over every activation the operators take), so t_i lies on the path to the loss;
 //   - the output goes through an identity whose gradient function records v.
 //
 // graph.Gradient visits nodes in decreasing id order (a node is always created after its
 // inputs, so this is the topological order the algorithm needs, not an accident), which
 // guarantees the output identity records v before any t_i's gradient function asks for
 // it. Every graph.Gradient call re-records v, so several Gradient calls on one graph work.
-// The tie costs one reduction per input and one scalar broadcast-add on the output; a
-// non-finite input value makes the output NaN through 0·Inf (such a network is already
-// broken).
+// The tie costs a one-element gather per input and one scalar broadcast-add on the output (the
+// gradient of the gather, a scatter, is never executed: each t_i's gradient function ignores it);
+// a non-finite first element of an input makes the output NaN through 0·Inf (such a network is
+// already broken).
 func CustomVJP(inputs []*Node, output *Node, grad func(i int, v *Node) *Node) *Node {
 	g := output.Graph()
 	dtype := output.DType()
@@ -37,7 +39,7 @@ func CustomVJP(inputs []*Node, output *Node, grad func(i int, v *Node) *Node) *N
 			}
 			return grad(i, adjoint)
 		})
-		s := ReduceAllSum(t)
+		s := firstElement(t)
 		if s.DType() != dtype {
 			s = ConvertDType(s, dtype)
 		}
@@ -49,6 +51,16 @@ func CustomVJP(inputs []*Node, output *Node, grad func(i int, v *Node) *Node) *N
 		adjoint = v
 		return v
 	})
+}
+
+// firstElement returns x's first element (row-major) as a scalar, with a Gather: its gradient (a
+// scatter) exists on SimpleGo, whereas Slice's (a Pad) does not.
+func firstElement(x *Node) *Node {
+	if x.Rank() == 0 {
+		return x
+	}
+	flat := Reshape(x, x.Shape().Size())
+	return Gather(flat, Const(x.Graph(), []int32{0}))
 }
 
 // FastMatMul returns a·b for a [M, K] and b [K, N], with a gradient made of two DotGenerals
