@@ -45,8 +45,10 @@ var _ backends.Backend = (*Backend)(nil)
 // as a hang of the augmented training step, every goroutine in workersPool.WaitToStart). Sequential scheduling
 // keeps the parallelism inside each op and cannot deadlock.
 //
-// The engine's own option "nofastops" switches off the reformulated ops of fastops.go (broadcasting binary ops);
-// it is removed before the rest goes to SimpleGo.
+// Unless config names a dotgeneral_* option, dotgeneral_small is added (faster for these networks' matmuls).
+//
+// The engine's own option "nofastops" switches off the reformulated ops of fastops.go (broadcasting binary ops,
+// Identity elision) and the dotgeneral_small default; it is removed before the rest goes to SimpleGo.
 func NewEngine(config string) (*Backend, error) {
 	fast := true
 	var kept []string
@@ -58,6 +60,14 @@ func NewEngine(config string) (*Backend, error) {
 		kept = append(kept, opt)
 	}
 	config = strings.Join(kept, ",")
+	if fast && !strings.Contains(config, "dotgeneral_") {
+		// Measured on the mbv2-w0.35 training step (2 cores): 15-25% less CPU per step than SimpleGo's automatic
+		// choice, which sends the [N·H·W, C]x[C, C'] products of 1x1 convs to its large-matrix kernel.
+		if config != "" {
+			config += ","
+		}
+		config += "dotgeneral_small"
+	}
 	if !strings.Contains(config, "ops_") {
 		if config != "" {
 			config += ","
@@ -144,6 +154,12 @@ var _ backends.Builder = (*Builder)(nil)
 // Compile implements backends.Builder; the executable turns panics raised while executing
 // on the calling goroutine into errors.
 func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	if b.fastOps {
+		var err error
+		if outputs, err = b.distinctOutputs(outputs); err != nil {
+			return nil, err
+		}
+	}
 	exe, err := b.Builder.Compile(outputs, shardings)
 	if err != nil {
 		return nil, err

@@ -151,3 +151,43 @@ func (b *Builder) Max(lhs, rhs backends.Op) (backends.Op, error) {
 func (b *Builder) Min(lhs, rhs backends.Op) (backends.Op, error) {
 	return b.broadcastBinary(b.Builder.Min, true, lhs, rhs)
 }
+
+// Identity implements backends.Builder: the operand itself. graph.StopGradient and
+// graph.IdentityWithCustomGradient are Identity ops, which SimpleGo executes as a full copy whenever the operand
+// is still needed elsewhere (the operators' custom gradients put several on every activation); the graph-level
+// nodes stay distinct, so gradients are unaffected. Compile re-inserts a real Identity where an output would
+// otherwise appear twice.
+func (b *Builder) Identity(x backends.Op) (backends.Op, error) {
+	if !b.fastOps {
+		return b.Builder.Identity(x)
+	}
+	if _, err := b.OpShape(x); err != nil {
+		return b.Builder.Identity(x) // let SimpleGo report it
+	}
+	return x, nil
+}
+
+// distinctOutputs replaces repeated outputs with SimpleGo Identity copies: SimpleGo hands out each node's
+// buffer once, so the same op twice among the outputs would fail (Identity no longer makes a new op).
+func (b *Builder) distinctOutputs(outputs []backends.Op) ([]backends.Op, error) {
+	seen := make(map[backends.Op]bool, len(outputs))
+	var res []backends.Op
+	for i, o := range outputs {
+		if !seen[o] {
+			seen[o] = true
+			continue
+		}
+		if res == nil {
+			res = append([]backends.Op(nil), outputs...)
+		}
+		c, err := b.Builder.Identity(o)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = c
+	}
+	if res == nil {
+		return outputs, nil
+	}
+	return res, nil
+}

@@ -192,7 +192,59 @@ func TestNoFastOpsOption(t *testing.T) {
 	if b.fastOps || b.Label() != Name+":dotgeneral_small,ops_sequential,nofastops" {
 		t.Errorf("nofastops: fastOps=%v label %q", b.fastOps, b.Label())
 	}
-	if b2, err := NewEngine(""); err != nil || !b2.fastOps {
-		t.Errorf("default engine: fastOps=%v err %v", b2 != nil && b2.fastOps, err)
+	if b2, err := NewEngine(""); err != nil || !b2.fastOps || b2.Label() != Name+":dotgeneral_small,ops_sequential" {
+		t.Errorf("default engine: err %v, label %q", err, b2.Label())
 	}
+	if b3, err := NewEngine("dotgeneral_large"); err != nil || b3.Label() != Name+":dotgeneral_large,ops_sequential" {
+		t.Errorf("dotgeneral_large: err %v, label %q", err, b3.Label())
+	}
+}
+
+func TestIdentityElisionConform(t *testing.T) {
+	eng, ref := newTestEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(5, 9))
+	x := randTensor(rng, []int{3, 4})
+	for _, be := range []backends.Backend{eng, ref} {
+		// The same value several times among the outputs, a parameter returned as is, custom gradients.
+		exec, err := NewExec(be, func(x *Node) []*Node {
+			sg := StopGradient(x)
+			id := Identity(x)
+			scaled := IdentityWithCustomGradient(MulScalar(x, 2), func(_, v *Node) *Node { return MulScalar(v, 3) })
+			loss := ReduceAllSum(Mul(scaled, sg))
+			return []*Node{x, sg, id, Identity(id), scaled, Gradient(loss, x)[0]}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		xl, _ := x.LocalClone()
+		outs, err := exec.Exec(xl)
+		if err != nil {
+			t.Fatalf("%s: %v", be.Name(), err)
+		}
+		want := tensors.MustCopyFlatData[float32](x)
+		for i := 0; i < 4; i++ {
+			if got := tensors.MustCopyFlatData[float32](outs[i]); !equalF32(got, want) {
+				t.Errorf("%s: output %d = %v, want %v", be.Name(), i, got, want)
+			}
+		}
+		grad := tensors.MustCopyFlatData[float32](outs[5])
+		for i, v := range want {
+			if g := grad[i]; math.Abs(float64(g-6*v)) > 1e-5 {
+				t.Errorf("%s: gradient[%d] = %v, want %v (custom 3x through the 2x scale, times the stopped x)", be.Name(), i, g, 6*v)
+				break
+			}
+		}
+	}
+}
+
+func equalF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
