@@ -45,10 +45,12 @@ var _ backends.Backend = (*Backend)(nil)
 // as a hang of the augmented training step, every goroutine in workersPool.WaitToStart). Sequential scheduling
 // keeps the parallelism inside each op and cannot deadlock.
 //
-// Unless config names a dotgeneral_* option, dotgeneral_small is added (faster for these networks' matmuls).
+// "dotgeneral_small" used ~15% less CPU on the mbv2-w0.35 target step (kernels/engine/BENCH.md) but is not the
+// default: it sums in another order than SimpleGo's automatic choice, and the augadd training trajectory (AdderNet's
+// normalised gradients amplify rounding) then differs from the reference backend's.
 //
 // The engine's own option "nofastops" switches off the reformulated ops of fastops.go (broadcasting binary ops,
-// Identity elision) and the dotgeneral_small default; it is removed before the rest goes to SimpleGo.
+// Identity elision); it is removed before the rest goes to SimpleGo.
 func NewEngine(config string) (*Backend, error) {
 	fast := true
 	var kept []string
@@ -60,14 +62,6 @@ func NewEngine(config string) (*Backend, error) {
 		kept = append(kept, opt)
 	}
 	config = strings.Join(kept, ",")
-	if fast && !strings.Contains(config, "dotgeneral_") {
-		// Measured on the mbv2-w0.35 training step (2 cores): 15-25% less CPU per step than SimpleGo's automatic
-		// choice, which sends the [N·H·W, C]x[C, C'] products of 1x1 convs to its large-matrix kernel.
-		if config != "" {
-			config += ","
-		}
-		config += "dotgeneral_small"
-	}
 	if !strings.Contains(config, "ops_") {
 		if config != "" {
 			config += ","
