@@ -65,8 +65,11 @@ type benchResult struct {
 	Warmup     int     `json:"warmup"`
 	FirstStepS float64 `json:"first_step_s"` // includes graph building and compilation
 	SPerStep   float64 `json:"s_per_step"`
-	ImgPerS    float64 `json:"img_per_s"`
-	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	// CPUSPerStep is the process's CPU time (user+system, all threads) per timed step: with other work on the
+	// machine it is steadier than the wall time; CPUSPerStep/SPerStep is the parallelism obtained.
+	CPUSPerStep float64 `json:"cpu_s_per_step"`
+	ImgPerS     float64 `json:"img_per_s"`
+	PeakRSSMB   float64 `json:"peak_rss_mb"`
 	// WideChannelRatio is the augmented net's channel count over the target's (summed over every masked layer).
 	WideChannelRatio float64 `json:"wide_channel_ratio,omitempty"`
 	GoVersion        string  `json:"go"`
@@ -163,7 +166,7 @@ func benchTrain(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	t1 := time.Now()
+	t1, c1 := time.Now(), cpuSeconds()
 	for i := 0; i < *steps; i++ {
 		if _, err := s.TrainStep(b, models.SampleMax); err != nil {
 			return err
@@ -171,6 +174,7 @@ func benchTrain(args []string) error {
 	}
 	dt := time.Since(t1).Seconds() / float64(*steps)
 	r.SPerStep = round4(dt)
+	r.CPUSPerStep = round4((cpuSeconds() - c1) / float64(*steps))
 	r.ImgPerS = round2(float64(*batch) / dt)
 	r.PeakRSSMB = peakRSSMB()
 	line, err := json.Marshal(r)
@@ -236,6 +240,15 @@ func peakRSSMB() float64 {
 		return -1
 	}
 	return round2(float64(ru.Maxrss) / 1024)
+}
+
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
