@@ -121,7 +121,7 @@ func TestCostNetworkErrors(t *testing.T) {
 	if _, err := CostNetworkOpts(cfg, []Layer{FCLayer("fc", FC, 1, 8, 8)}, NetworkOptions{PaperShiftQuirk: true}); err == nil {
 		t.Error("quirk on a one-layer network accepted")
 	}
-	ls := []Layer{FCLayer("fc", FC, 1, 8, 8), ConvLayer("bad", Conv, 1, 8, 2, 8, 3, 2)}
+	ls := []Layer{FCLayer("fc", FC, 1, 8, 8), ConvLayer("bad", Conv, 1, 8, 32, 8, 13, 1)}
 	if _, err := CostNetwork(cfg, ls); err == nil {
 		t.Error("uncostable layer accepted")
 	}

@@ -94,3 +94,22 @@ func clearCache() {
 	clear(cache)
 	cacheMu.Unlock()
 }
+
+// TestSmallResolutions: every paper model and method is costed at the resolutions the mini experiments use,
+// including layers with a single output row (E = 1), which the reference never meets at 160x160.
+func TestSmallResolutions(t *testing.T) {
+	for _, name := range arch.PaperModels {
+		m, _ := arch.Get(name, 10)
+		for _, method := range arch.Methods {
+			for _, res := range []int{32, 64, 96} {
+				nc, err := CostModel(DefaultConfig(), m, method, res, ModelOptions{})
+				if err != nil {
+					t.Fatalf("%s %s at %d: %v", name, method, res, err)
+				}
+				if nc.EnergyMJ <= 0 || nc.LatencyMS <= 0 {
+					t.Errorf("%s %s at %d: energy %g latency %g", name, method, res, nc.EnergyMJ, nc.LatencyMS)
+				}
+			}
+		}
+	}
+}
