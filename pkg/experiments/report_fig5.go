@@ -67,9 +67,8 @@ func datasetClasses(data string) int {
 
 // RunEnergy is the simulated energy (mJ, batch 1) of the network a run deploys: its model with the run's
 // dataset's classifier, under the deployment method of its training method, at resolution opts.Res (Table 3's,
-// 160 by default) with the simulator policies of opts. It does not cost the run's own resolution: at the mini
-// preset's 32x32 the last depthwise layers of mbv2-w0.35 map a 2x2 input to 1x1, which the simulator's
-// Eyeriss mapping rejects, and one energy axis for the paper's and this project's points is easier to read.
+// 160 by default) with the simulator policies of opts. It does not cost the run's own resolution, so that the
+// paper's points and this project's share one energy axis: the deployed network at the paper's resolution.
 func RunEnergy(spec RunSpec, opts HardwareOptions) (float64, error) {
 	c := spec.Config
 	deploy, ok := arch.TargetMethod(c.Method)
