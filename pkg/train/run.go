@@ -17,6 +17,7 @@ import (
 	"github.com/shiftaddaug/shiftaddaug/datasets"
 	"github.com/shiftaddaug/shiftaddaug/internal/atomicio"
 	"github.com/shiftaddaug/shiftaddaug/pkg/models"
+	"github.com/shiftaddaug/shiftaddaug/pkg/models/export"
 )
 
 // EpochRecord is one line of the metrics log.
@@ -59,6 +60,8 @@ type RunOptions struct {
 	StopAfterEpochs int
 	// OnEpoch, if set, is called after every epoch with the session (e.g. to plot, or to reorder channels).
 	OnEpoch func(s *Session, rec EpochRecord)
+	// Export, if set, is where the trained target (only) is exported at the end, for the integer kernels.
+	Export string
 }
 
 const stateFile = "state.json"
@@ -181,6 +184,16 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	}
 	c, _ := s.Net.Arch.Count(cfg.Res)
 	res.Params = c.Params
+	if opts.Export != "" {
+		m, err := export.Extract(s.Ctx, s.Net, export.Options{Ops: s.Ops(), Backend: backend,
+			Input: export.Input{Res: cfg.Res, Mean: evalT.Mean, Std: evalT.Std}})
+		if err != nil {
+			return nil, fmt.Errorf("exporting the target: %w", err)
+		}
+		if err := m.Save(opts.Export); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Dir != "" {
 		if err := writeState(opts.Dir, res); err != nil {
 			return nil, err

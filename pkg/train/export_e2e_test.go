@@ -1,0 +1,79 @@
+package train
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/shiftaddaug/shiftaddaug/datasets"
+	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
+	"github.com/shiftaddaug/shiftaddaug/pkg/models/deploy"
+	"github.com/shiftaddaug/shiftaddaug/pkg/models/export"
+)
+
+// TestAugmentedTrainExportDeploy is the whole flow on real Fashion-MNIST images: train a tiny augshift and
+// augadd model (with HWS) for a few steps, export the target alone, reload it, and run it with the integer
+// kernels: its test accuracy must equal the GoMLX target's on the same images.
+func TestAugmentedTrainExportDeploy(t *testing.T) {
+	backend := engine.MustNew()
+	for _, method := range []string{"augshift", "augadd"} {
+		cfg := DefaultConfig("mbv2-w0.35", method)
+		cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Epochs, cfg.WarmupEpochs, cfg.Batch = 384, 200, 128, 2, 0, 32
+		cfg.Sharing = "hws"
+		path := filepath.Join(t.TempDir(), method+".saa")
+		res, err := Run(backend, cfg, RunOptions{Export: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := export.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runner, err := deploy.New(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := datasets.Open(cfg.Data, datasets.Options{})
+		if err != nil {
+			t.Fatalf("%v (run scripts/setup)", err)
+		}
+		_, evalT := datasets.DefaultTransforms(ds, cfg.Res)
+		l, err := datasets.NewLoader(ds.Test, datasets.LoaderConfig{BatchSize: cfg.Batch, Seed: cfg.Seed, Transform: evalT,
+			Layout: datasets.NHWC, Indices: subset(ds.Test, cfg.TestLimit, cfg.Seed+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := l.Epoch(0)
+		right, n := 0, 0
+		seen := map[int]bool{}
+		for {
+			b, err := it.Next()
+			if err != nil {
+				if isEOF(err) {
+					break
+				}
+				t.Fatal(err)
+			}
+			_, classes, err := runner.Predict(b.Images, b.Size(), b.Shape[1], b.Shape[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range classes {
+				seen[c] = true
+				if int32(c) == b.Labels[i] {
+					right++
+				}
+			}
+			n += b.Size()
+		}
+		it.Close()
+		intAcc := float64(right) / float64(n)
+		t.Logf("%s: GoMLX target accuracy %.2f%%, integer kernels %.2f%% on %d test images (%d classes predicted)", method, 100*res.FinalAcc, 100*intAcc, n, len(seen))
+		// A network that predicts one class for everything would make the comparison vacuous.
+		if len(seen) < 3 {
+			t.Errorf("%s: the deployed target predicts only %d distinct classes", method, len(seen))
+		}
+		if intAcc != res.FinalAcc {
+			t.Errorf("%s: integer-kernel accuracy %.4f differs from the GoMLX target's %.4f", method, intAcc, res.FinalAcc)
+		}
+	}
+}
