@@ -37,6 +37,9 @@ func runTrain(args []string) error {
 	seed := fs.String("seed", "1", "random seed")
 	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
 	resume := fs.Bool("resume", false, "continue the run in --dir from its last finished epoch")
+	sharing := fs.String("sharing", "", "how MF slices take shared weights: plain, hws (Eq. 5), linear (default: hws for augshift/augadd)")
+	augMF := fs.Bool("aug-mf", false, "augmented channels multiplication-free too (Table 7's aug with shift)")
+	noReorder := fs.Bool("no-reorder", false, "switch off NetAug's channel sorting at each epoch of width augmentation")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -57,6 +60,11 @@ func runTrain(args []string) error {
 	cfg.Model, cfg.Method, cfg.Data, cfg.Res, cfg.Epochs, cfg.Batch = *model, *method, *data, *res, *epochs, *batch
 	cfg.LR, cfg.WarmupEpochs, cfg.WeightDecay, cfg.Alpha, cfg.LabelSmoothing = *lr, *warmup, *wd, *alpha, *smoothing
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
+	cfg.Sharing = *sharing
+	if cfg.Sharing == "" && (cfg.Method == "augshift" || cfg.Method == "augadd") {
+		cfg.Sharing = "hws" // the paper's method
+	}
+	cfg.AugMF, cfg.NoReorder = *augMF, *noReorder
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
