@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
 
@@ -20,17 +21,35 @@ const (
 	ShareHWS Sharing = "hws"
 	// ShareLinear applies only the frozen FC (the "linear remap" ablation of Table 8).
 	ShareLinear Sharing = "linear"
+	// ShareLinearSkip is the frozen FC with a skip connection, W_l = W_g + FC(W_g) (Table 8's "linear + skip
+	// connect + freeze").
+	ShareLinearSkip Sharing = "linear-skip"
+	// SharePiecewise is ShiftAddNAS's heterogeneous weight sharing (Table 8's first row): a learnable per-bin
+	// scale over the weight range, W_l = W_g·a[bin(W_g)], plus its KL penalty (see Piecewise).
+	SharePiecewise Sharing = "piecewise"
+	// ShareKL shares the weights as they are and adds only ShiftAddNAS's KL penalty (Table 8's "KL-loss only").
+	ShareKL Sharing = "kl"
+	// ShareNone gives the augmented pass weights of its own: no weight sharing at all (Table 9's "w/o weight
+	// sharing"), so the augmented network cannot help the target.
+	ShareNone Sharing = "none"
 )
+
+// SharingModes lists every sharing mode, for flags and errors.
+var SharingModes = []Sharing{SharePlain, ShareHWS, ShareLinear, ShareLinearSkip, SharePiecewise, ShareKL, ShareNone}
 
 // ParseSharing reads a sharing mode name.
 func ParseSharing(s string) (Sharing, error) {
-	switch Sharing(s) {
-	case SharePlain, ShareHWS, ShareLinear:
-		return Sharing(s), nil
-	case "":
+	if s == "" {
 		return SharePlain, nil
 	}
-	return "", fmt.Errorf("unknown weight sharing %q: want plain, hws or linear", s)
+	names := make([]string, len(SharingModes))
+	for i, m := range SharingModes {
+		if Sharing(s) == m {
+			return m, nil
+		}
+		names[i] = string(m)
+	}
+	return "", fmt.Errorf("unknown weight sharing %q: want one of %s", s, strings.Join(names, ", "))
 }
 
 // Remap is the weight remap of heterogeneous weight sharing (Eq. 5).
@@ -59,9 +78,11 @@ type Remap struct {
 // DefaultRemap is HWS with an identity FC.
 func DefaultRemap() Remap { return Remap{Mode: ShareHWS, A: 1} }
 
-// Func returns the function Operators.MFWeight expects, or nil for plain sharing.
+// Func returns the function Operators.MFWeight expects, or nil for the modes that leave the weights as they are
+// (plain, kl, none) or need the layer's context (piecewise: see Piecewise).
 func (r Remap) Func() func(w *Node, op arch.Op) *Node {
-	if r.Mode == SharePlain || r.Mode == "" {
+	switch r.Mode {
+	case SharePlain, "", ShareKL, ShareNone, SharePiecewise:
 		return nil
 	}
 	return func(w *Node, op arch.Op) *Node {
@@ -88,8 +109,11 @@ func (r Remap) Apply(w *Node) *Node {
 		a = 1
 	}
 	x := AddScalar(MulScalar(w, a), r.C)
-	if r.Mode == ShareLinear {
+	switch r.Mode {
+	case ShareLinear:
 		return x
+	case ShareLinearSkip:
+		return Add(w, x)
 	}
 	// Far beyond any trained weight, but keeps x² (for σ) finite in float32.
 	x = ClipScalar(x, -1e6, 1e6)
@@ -118,8 +142,11 @@ func (r Remap) RemapValue(w, mu, sigma float64) float64 {
 		a = 1
 	}
 	x := a*w + r.C
-	if r.Mode == ShareLinear {
+	switch r.Mode {
+	case ShareLinear:
 		return x
+	case ShareLinearSkip:
+		return w + x
 	}
 	zclip, bf := r.ZClip, r.LaplaceScaleFactor
 	if zclip <= 0 {

@@ -16,6 +16,7 @@ package hybrid
 import (
 	"fmt"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/shiftaddaug/shiftaddaug/kernels"
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
@@ -29,9 +30,23 @@ type Operators struct {
 	// MFWeight, if set, maps the shared (Gaussian-like) weight slice to the weights the multiplication-free operator
 	// uses: heterogeneous weight sharing (Eq. 5) or one of its ablations. Nil uses the shared weights as they are.
 	MFWeight func(w *Node, op arch.Op) *Node
+	// MFWeightLayer, if set, is a weight map that needs the layer's context: for maps with variables of their own
+	// per layer or loss terms (ShiftAddNAS's piecewise kernel and KL penalty). AtLayer turns it into MFWeight.
+	MFWeightLayer func(ctx *context.Context, w *Node, op arch.Op) *Node
 	// AugMF makes the augmented channels use the multiplication-free operator too, instead of Mult: NetAug-style
 	// augmentation with one operator (Table 7's "aug with shift"), the ablation hybrid computing is compared with.
 	AugMF bool
+}
+
+// AtLayer returns the operators for the layer whose variables live in ctx: MFWeightLayer, if set, bound to ctx
+// as MFWeight.
+func (o Operators) AtLayer(ctx *context.Context) Operators {
+	if o.MFWeightLayer == nil {
+		return o
+	}
+	f := o.MFWeightLayer
+	o.MFWeight = func(w *Node, op arch.Op) *Node { return f(ctx, w, op) }
+	return o
 }
 
 func (o Operators) mfWeight(w *Node, op arch.Op) *Node {

@@ -100,7 +100,7 @@ func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
 	cctx := ctx.In(m.Classifier.Name)
 	w := b.weight(cctx, "weights", []int{d.ClassIn.Wide, m.Classifier.Out}, initTruncNormal002)
 	bias := b.weight(cctx, "bias", []int{m.Classifier.Out}, initZero)
-	return hybrid.Linear(p.Ops, m.Classifier.Op, h, w, bias, d.ClassIn.Target, p.Augmented)
+	return hybrid.Linear(p.Ops.AtLayer(cctx), m.Classifier.Op, h, w, bias, d.ClassIn.Target, p.Augmented)
 }
 
 type builder struct {
@@ -131,7 +131,7 @@ func (b *builder) mask(x *Node, c channels, offset int) *Node {
 // conv is a standalone conv (stem, head): conv, batch norm, activation, mask.
 func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in, out channels, maskOff int) *Node {
 	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, initKaiming)
-	y := hybrid.Conv(b.pass.Ops, arch.EffectiveOp(c.Op, arch.KindConv), x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride, b.pass.Augmented)
+	y := hybrid.Conv(b.pass.Ops.AtLayer(ctx), arch.EffectiveOp(c.Op, arch.KindConv), x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride, b.pass.Augmented)
 	if c.Bias {
 		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
 	}
@@ -147,19 +147,19 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	if blk.Expand {
 		ectx := ctx.In("expand")
 		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, initKaiming)
-		h = hybrid.Conv(ops, blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
+		h = hybrid.Conv(ops.AtLayer(ectx), blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
 		h = b.mask(activation(b.batchNorm(ectx, h, d.Mid), blk.Act), d.Mid, d.midMask)
 	}
 	dctx := ctx.In("dw")
 	w := b.weight(dctx, "weights", []int{blk.K, blk.K, d.Mid.Wide}, initKaiming)
-	h = hybrid.Depthwise(ops, blk.Op, h, w, d.Mid.Target, blk.Stride, b.pass.Augmented)
+	h = hybrid.Depthwise(ops.AtLayer(dctx), blk.Op, h, w, d.Mid.Target, blk.Stride, b.pass.Augmented)
 	h = b.mask(activation(b.batchNorm(dctx, h, d.Mid), blk.Act), d.Mid, d.midMask)
 	if blk.SE > 0 {
 		h = b.squeezeExcite(ctx.In("se"), h, blk, d)
 	}
 	pctx := ctx.In("project")
 	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, initKaiming)
-	h = hybrid.Conv(ops, blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1, b.pass.Augmented)
+	h = hybrid.Conv(ops.AtLayer(pctx), blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1, b.pass.Augmented)
 	h = b.mask(b.batchNorm(pctx, h, d.Out), d.Out, d.outMask)
 	if blk.Residual {
 		h = Add(h, x)
@@ -174,11 +174,11 @@ func (b *builder) squeezeExcite(ctx *context.Context, x *Node, blk arch.Block, d
 	s := ReduceAndKeep(x, ReduceMean, 1, 2)
 	rctx, ectx := ctx.In("reduce"), ctx.In("expand")
 	wr := b.weight(rctx, "weights", []int{1, 1, d.Mid.Wide, d.SE.Wide}, initKaiming)
-	s = hybrid.Conv(ops, blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1, b.pass.Augmented)
+	s = hybrid.Conv(ops.AtLayer(rctx), blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1, b.pass.Augmented)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(rctx, "bias", []int{d.SE.Wide}, initZero), d.SE), 4))
 	s = b.mask(activation(s, arch.ActReLU), d.SE, d.seMask)
 	we := b.weight(ectx, "weights", []int{1, 1, d.SE.Wide, d.Mid.Wide}, initKaiming)
-	s = hybrid.Conv(ops, blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
+	s = hybrid.Conv(ops.AtLayer(ectx), blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(ectx, "bias", []int{d.Mid.Wide}, initZero), d.Mid), 4))
 	return Mul(x, activation(s, arch.ActHSigmoid))
 }

@@ -26,12 +26,14 @@ type EpochRecord struct {
 	Step       int     `json:"step"`
 	LossTarget float64 `json:"loss_target"`
 	LossAug    float64 `json:"loss_aug,omitempty"`
-	TrainAcc   float64 `json:"train_acc"`
-	TestAcc    float64 `json:"test_acc"`
-	TestLoss   float64 `json:"test_loss"`
-	LR         float64 `json:"lr"`
-	Seconds    float64 `json:"seconds"`
-	Mode       string  `json:"aug_mode,omitempty"`
+	// Penalty is the mean of the loss terms the weight maps added (ShiftAddNAS's KL penalty), if any.
+	Penalty  float64 `json:"penalty,omitempty"`
+	TrainAcc float64 `json:"train_acc"`
+	TestAcc  float64 `json:"test_acc"`
+	TestLoss float64 `json:"test_loss"`
+	LR       float64 `json:"lr"`
+	Seconds  float64 `json:"seconds"`
+	Mode     string  `json:"aug_mode,omitempty"`
 }
 
 // Result is a finished (or resumed-and-finished) run.
@@ -124,7 +126,11 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	}
 	res.Backend = backend.Name()
 	if opts.Dir != "" {
-		ckpt, err = checkpoints.Build(s.Ctx).Dir(filepath.Join(opts.Dir, "checkpoint")).Keep(2).Done()
+		// Immediate: every saved variable is put in the context now, not when a graph first asks for it, so that
+		// what enumerates the context before that finds them (the batch-norm recalibration counters that
+		// Recalibrate resets; left in the loader, a resumed run's first recalibration averaged with stale
+		// statistics).
+		ckpt, err = checkpoints.Build(s.Ctx).Dir(filepath.Join(opts.Dir, "checkpoint")).Keep(2).Immediate().Done()
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint in %s: %w", opts.Dir, err)
 		}
@@ -216,7 +222,7 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 		modeName = ""
 	}
 	t0 := time.Now()
-	if s.Method.Augmented && mode == models.SampleRandom && !cfg.NoReorder {
+	if s.Method.Augmented && mode == models.SampleRandom && !cfg.NoReorder && !s.unshared {
 		if err := ReorderChannels(s.Ctx, s.blockNames()); err != nil {
 			return EpochRecord{}, err
 		}
@@ -239,6 +245,7 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 		}
 		rec.LossTarget += r.LossTarget
 		rec.LossAug += r.LossAug
+		rec.Penalty += r.Penalty
 		right += r.Correct
 		n += b.Size()
 		steps++
@@ -251,6 +258,7 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 	}
 	rec.LossTarget /= float64(steps)
 	rec.LossAug /= float64(steps)
+	rec.Penalty /= float64(steps)
 	rec.TrainAcc = float64(right) / float64(n)
 	rec.Step = s.Step
 	rec.LR = cfg.Schedule().At(s.Step - 1)

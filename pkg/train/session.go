@@ -46,7 +46,12 @@ type Session struct {
 	stepExec, evalExec *context.Exec
 	recal              *norm.Recalibrator
 	opsV               hybrid.Operators
+	// unshared gives the augmented pass variables of its own (Sharing "none", Table 9's "w/o weight sharing").
+	unshared bool
 }
+
+// UnsharedScope is where the augmented pass keeps its own variables when weights are not shared.
+const UnsharedScope = "unshared"
 
 // NewSession builds the network of cfg for a dataset with the given class count.
 func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, error) {
@@ -80,10 +85,21 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 	}
 	s := &Session{Cfg: cfg, Method: method, Net: net, Backend: backend, Ctx: context.New(), opsV: cfg.Ops}
 	sharing, _ := hybrid.ParseSharing(cfg.Sharing)
-	if sharing != hybrid.SharePlain {
+	switch sharing {
+	case hybrid.SharePlain, hybrid.ShareNone:
+	case hybrid.SharePiecewise:
+		s.opsV.MFWeightLayer = hybrid.ShiftAddNAS{Kernel: true, KLWeight: 10}.Layer
+	case hybrid.ShareKL:
+		s.opsV.MFWeightLayer = hybrid.ShiftAddNAS{KLWeight: 10}.Layer
+	default:
 		r := hybrid.DefaultRemap()
 		r.Mode = sharing
 		s.opsV.MFWeight = r.Func()
+	}
+	s.unshared = sharing == hybrid.ShareNone && method.Augmented
+	// Seeded, so the piecewise kernel's initial scalars and the KL samples are reproducible (and checkpointed).
+	if err := s.Ctx.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
+		return nil, err
 	}
 	s.opsV.AugMF = s.opsV.AugMF || cfg.AugMF
 	s.build()
@@ -118,13 +134,25 @@ func (s *Session) build() {
 		logits := s.Net.Logits(ctx, x, targetPass)
 		lossT := SmoothedCrossEntropy(logits, labels, cfg.LabelSmoothing)
 		total, lossA := lossT, ScalarZero(g, lossT.DType())
+		// Loss terms the weight maps added (ShiftAddNAS's KL penalty), counted once: from the target pass, whose
+		// multiplication-free weights are the same slices the augmented pass maps again.
+		penalty := hybrid.Penalty(ctx, g)
+		if penalty != nil {
+			total = Add(total, penalty)
+		} else {
+			penalty = ScalarZero(g, lossT.DType())
+		}
 		if s.Method.Augmented {
-			logitsA := s.Net.Logits(ctx, x, augPass(inputs[2]))
+			actx := ctx
+			if s.unshared {
+				actx = ctx.In(UnsharedScope)
+			}
+			logitsA := s.Net.Logits(actx, x, augPass(inputs[2]))
 			lossA = SmoothedCrossEntropy(logitsA, labels, cfg.LabelSmoothing)
 			total = Add(total, MulScalar(lossA, cfg.Alpha))
 		}
 		opt.UpdateGraph(ctx, g, total)
-		return []*Node{lossT, lossA, correct(logits, labels)}
+		return []*Node{lossT, lossA, correct(logits, labels), ConvertDType(penalty, lossT.DType())}
 	})
 	s.evalExec = context.MustNewExec(s.Backend, s.Ctx, func(ctx *context.Context, x, labels *Node) (*Node, *Node) {
 		logits := s.Net.Logits(ctx, x, targetPass)
@@ -135,7 +163,9 @@ func (s *Session) build() {
 // StepResult is what one training step reports.
 type StepResult struct {
 	LossTarget, LossAug float64
-	Correct             int
+	// Penalty is the loss terms the weight maps added (ShiftAddNAS's KL penalty), not in LossTarget.
+	Penalty float64
+	Correct int
 }
 
 // TrainStep runs one optimizer step on a batch (NHWC images).
@@ -156,7 +186,7 @@ func (s *Session) TrainStep(b *datasets.Batch, mode models.SampleMode) (StepResu
 		return StepResult{}, fmt.Errorf("training step %d: %w", s.Step, err)
 	}
 	s.Step++
-	return StepResult{LossTarget: scalar(outs[0]), LossAug: scalar(outs[1]), Correct: int(scalar(outs[2]))}, nil
+	return StepResult{LossTarget: scalar(outs[0]), LossAug: scalar(outs[1]), Correct: int(scalar(outs[2])), Penalty: scalar(outs[3])}, nil
 }
 
 // Evaluate returns the target's top-1 accuracy and mean loss over every batch of the loader (inference mode,

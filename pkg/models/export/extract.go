@@ -172,8 +172,8 @@ func extractLayer(ctx *context.Context, s LayerSpec, opts Options, bits int) (*L
 	if err != nil {
 		return nil, err
 	}
-	if s.Op != arch.Mult && opts.Ops.MFWeight != nil {
-		if w, err = remap(opts, s, w); err != nil {
+	if s.Op != arch.Mult && (opts.Ops.MFWeight != nil || opts.Ops.MFWeightLayer != nil) {
+		if w, err = remap(ctx, opts, s, w); err != nil {
 			return nil, err
 		}
 	}
@@ -214,15 +214,28 @@ func extractLayer(ctx *context.Context, s LayerSpec, opts Options, bits int) (*L
 }
 
 // remap applies the heterogeneous-weight-sharing map the target pass applies to a multiplication-free layer's
-// target weight slice.
-func remap(opts Options, s LayerSpec, w []float32) ([]float32, error) {
+// target weight slice. A per-layer map (MFWeightLayer) runs in inference mode on the layer's own variables.
+func remap(ctx *context.Context, opts Options, s LayerSpec, w []float32) ([]float32, error) {
 	if opts.Backend == nil {
 		return nil, fmt.Errorf("Options.Ops.MFWeight is set: Options.Backend is needed to evaluate it")
 	}
 	var out []float32
 	err := catch(func() error {
-		t, err := graph.ExecOnce(opts.Backend, func(w *graph.Node) *graph.Node { return opts.Ops.MFWeight(w, s.Op) },
-			tensors.FromFlatDataAndDimensions(w, s.WeightDims()...))
+		wt := tensors.FromFlatDataAndDimensions(w, s.WeightDims()...)
+		var t *tensors.Tensor
+		var err error
+		if f := opts.Ops.MFWeightLayer; f != nil {
+			layerCtx := ctx.Checked(false)
+			for _, part := range splitScope(s.Scope) {
+				layerCtx = layerCtx.In(part)
+			}
+			t, err = context.ExecOnce(opts.Backend, layerCtx, func(ctx *context.Context, w *graph.Node) *graph.Node {
+				ctx.SetTraining(w.Graph(), false)
+				return f(ctx, w, s.Op)
+			}, wt)
+		} else {
+			t, err = graph.ExecOnce(opts.Backend, func(w *graph.Node) *graph.Node { return opts.Ops.MFWeight(w, s.Op) }, wt)
+		}
 		if err != nil {
 			return err
 		}
