@@ -40,9 +40,12 @@ func runReproduce(args []string) error {
 		return err
 	}
 	var p experiments.Preset
+	var t7 *experiments.Preset // the HWS ablation at the same scale, reported when 'experiment --preset table7' ran
 	switch *preset {
 	case "mini":
 		p = experiments.MiniPreset(seeds, *quick)
+		t := experiments.Table7Preset(seeds, *quick)
+		t7 = &t
 	case "paper":
 		if *quick {
 			return fmt.Errorf("--quick applies to the mini preset only")
@@ -82,15 +85,15 @@ func runReproduce(args []string) error {
 
 	// The simulator tables and the report of what is already finished first: they are cheap, and the report is
 	// brought up to date after every run, so that an interrupted job leaves a current one.
-	if _, _, err := writeReport(p, *outDir); err != nil {
+	if _, _, err := writeReport(p, t7, *outDir); err != nil {
 		return err
 	}
 	reportf("reproduce: simulator tables and report written (%.1f s)\n", time.Since(start).Seconds())
 	trainErr := trainRuns(todo, *outDir, func() error {
-		_, _, err := writeReport(p, *outDir)
+		_, _, err := writeReport(p, t7, *outDir)
 		return err
 	})
-	r, files, err := writeReport(p, *outDir)
+	r, files, err := writeReport(p, t7, *outDir)
 	if err != nil {
 		return err
 	}
@@ -148,13 +151,28 @@ func trainRuns(runs []experiments.RunSpec, dir string, after func() error) error
 	return nil
 }
 
-// writeReport builds the report of the preset from the finished runs in dir and writes it there.
-func writeReport(p experiments.Preset, dir string) (*experiments.Report, []string, error) {
+// writeReport builds the report of the preset (and of Table 7's preset, if not nil and its runs are there) from
+// the finished runs in dir and writes it there.
+func writeReport(p experiments.Preset, t7 *experiments.Preset, dir string) (*experiments.Report, []string, error) {
 	outs, err := experiments.LoadOutcomes(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading finished runs in %s: %w", dir, err)
 	}
-	r, err := experiments.BuildReport(experiments.ReportOptions{Preset: &p, Outcomes: presetOutcomes(p, outs)})
+	// Only the runs of the two presets: a results directory may hold others (the IDs of quick and full runs
+	// are the same, so a directory should hold one scale).
+	ids := map[string]bool{}
+	for _, q := range []*experiments.Preset{&p, t7} {
+		for i := 0; q != nil && i < len(q.Runs); i++ {
+			ids[q.Runs[i].ID] = true
+		}
+	}
+	var keep []*experiments.RunOutcome
+	for _, o := range outs {
+		if ids[o.Spec.ID] {
+			keep = append(keep, o)
+		}
+	}
+	r, err := experiments.BuildReport(experiments.ReportOptions{Preset: &p, Table7: t7, Outcomes: keep})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,22 +184,6 @@ func writeReport(p experiments.Preset, dir string) (*experiments.Report, []strin
 func runFinished(dir, id string) bool {
 	_, err := os.Stat(filepath.Join(dir, "runs", id+".json"))
 	return err == nil
-}
-
-// presetOutcomes keeps the finished runs that belong to the preset (a results directory may hold others,
-// e.g. quick runs next to full ones, which have the same IDs only if they are the same runs).
-func presetOutcomes(p experiments.Preset, outs []*experiments.RunOutcome) []*experiments.RunOutcome {
-	ids := map[string]bool{}
-	for _, s := range p.Runs {
-		ids[s.ID] = true
-	}
-	var keep []*experiments.RunOutcome
-	for _, o := range outs {
-		if ids[o.Spec.ID] {
-			keep = append(keep, o)
-		}
-	}
-	return keep
 }
 
 func selectRuns(p experiments.Preset, list string) ([]experiments.RunSpec, error) {

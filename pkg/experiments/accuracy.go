@@ -69,13 +69,15 @@ func MiniPreset(seeds []uint64, quick bool) Preset {
 	return p
 }
 
-// Table7Rows are the rows of the paper's Table 7 (does hybrid computing need HWS?), as training settings.
+// Table7Rows are the rows of the paper's Table 7 (does hybrid computing need HWS?), as training settings. The
+// multiplicative baseline is Table 3's base run.
 var Table7Rows = []struct {
 	Row     string
 	Method  string
 	AugMF   bool
 	Sharing string
 }{
+	{"mult. baseline", "base", false, ""},
 	{"to-shift (direct)", "shift", false, ""},
 	{"aug with shift", "augshift", true, ""},
 	{"aug with hybrid, w/o HWS", "augshift", false, "plain"},
@@ -92,8 +94,8 @@ func Table7Preset(seeds []uint64, quick bool) Preset {
 			c.Method, c.Seed, c.AugMF, c.Sharing = r.Method, seed, r.AugMF, r.Sharing
 			id := fmt.Sprintf("table7-%s-%s-s%d", c.Model, slug(r.Row), seed)
 			switch {
-			case r.Method == "shift":
-				id = fmt.Sprintf("table3-%s-shift-s%d", c.Model, seed)
+			case r.Method == "base" || r.Method == "shift":
+				id = fmt.Sprintf("table3-%s-%s-s%d", c.Model, r.Method, seed)
 			case r.Sharing == "hws":
 				id = fmt.Sprintf("table3-%s-augshift-s%d", c.Model, seed)
 			}
@@ -187,6 +189,36 @@ func LoadOutcomes(dir string) ([]*RunOutcome, error) {
 		outs = append(outs, &o)
 	}
 	return outs, nil
+}
+
+// PresetOutcomes keeps the finished runs that belong to the preset (a results directory may hold others, e.g.
+// another preset's), each labelled with the preset's table: a run two presets share (Table 7's baseline, direct
+// and HWS rows are Table 3 runs) is stored under the table of whichever preset ran it first. A run listed twice
+// is kept once.
+func PresetOutcomes(p Preset, outs []*RunOutcome) []*RunOutcome {
+	tables := map[string]string{}
+	for _, s := range p.Runs {
+		tables[s.ID] = s.Table
+	}
+	var keep []*RunOutcome
+	seen := map[string]bool{}
+	for _, o := range outs {
+		if o == nil || o.Result == nil {
+			continue
+		}
+		table, ok := tables[o.Spec.ID]
+		if !ok || seen[o.Spec.ID] {
+			continue
+		}
+		seen[o.Spec.ID] = true
+		if o.Spec.Table != table {
+			c := *o
+			c.Spec.Table = table
+			o = &c
+		}
+		keep = append(keep, o)
+	}
+	return keep
 }
 
 // AccuracySummary is the mean and spread of one model and method over seeds.

@@ -35,6 +35,10 @@ type Report struct {
 
 	Accuracy []AccuracyRow `json:"table3_accuracy"`
 
+	// Table7 is the HWS ablation (Table7Results), present when ReportOptions.Table7 was given and at least one of
+	// the ablation's own runs has finished.
+	Table7 []Table7Row `json:"table7,omitempty"`
+
 	// Fig5 holds the authors' published points, then either this project's runs or, when no run has finished,
 	// the simulator's energies of the paper's models at the paper's printed accuracies; Fig5Note says which.
 	Fig5     []Fig5Point `json:"fig5"`
@@ -48,8 +52,12 @@ type ReportOptions struct {
 	Title string // default "ShiftAddAug reproduction report"
 	// Preset is the protocol whose runs the report covers (for the finished and missing counts); nil: none.
 	Preset *Preset
-	// Outcomes are the finished runs (LoadOutcomes); only Table 3 runs are shown.
+	// Outcomes are the finished runs (LoadOutcomes); only Table 3 runs are shown in the Table 3 parts (with a
+	// Preset, those of the preset, labelled as the preset labels them: see PresetOutcomes).
 	Outcomes []*RunOutcome
+	// Table7 is the HWS ablation's preset (Table7Preset); nil: no Table 7. The report shows Table 7 when one of its
+	// own runs is among Outcomes.
+	Table7 *Preset
 	// Hardware selects resolution and simulator policies of the hardware columns; the zero value means
 	// DefaultHardwareOptions.
 	Hardware HardwareOptions
@@ -71,7 +79,11 @@ func BuildReport(o ReportOptions) (*Report, error) {
 	}
 	r := &Report{Title: o.Title, Table1: sim.Table1(), HardwareOptions: o.Hardware, BreakdownModel: o.BreakdownModel}
 	var outs []*RunOutcome
-	for _, out := range o.Outcomes {
+	pool := o.Outcomes
+	if o.Preset != nil {
+		pool = PresetOutcomes(*o.Preset, o.Outcomes)
+	}
+	for _, out := range pool {
 		if out != nil && out.Result != nil && out.Spec.Table == "table3" {
 			outs = append(outs, out)
 		}
@@ -113,6 +125,11 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		return nil, fmt.Errorf("fig. 5 points: %w", err)
 	}
 	r.Curves = TrainingCurves(outs)
+	if o.Table7 != nil {
+		if rows := Table7Results(*o.Table7, o.Outcomes); Table7Ran(rows) {
+			r.Table7 = rows
+		}
+	}
 	if r.Accuracy == nil { // JSON [] rather than null
 		r.Accuracy = []AccuracyRow{}
 	}
@@ -315,7 +332,7 @@ func methodIndex(m string) int {
 }
 
 // Markdown renders the report's tables as Markdown: Table 1, Table 3's hardware columns with the paper's
-// values beside, and the accuracy table with the paper's accuracies beside.
+// values beside, the accuracy table with the paper's accuracies beside, and Table 7 when the report has it.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", r.Title)
@@ -338,6 +355,10 @@ func (r *Report) Markdown() string {
 	if len(r.Missing) > 0 {
 		fmt.Fprintf(&b, "\nNot finished yet (%d): %s. Run `shiftaddaug reproduce` again to train them; finished runs are kept.\n",
 			len(r.Missing), strings.Join(r.Missing, ", "))
+	}
+	if len(r.Table7) > 0 {
+		b.WriteString("\n## Table 7: HWS ablation (this project's scale)\n\n")
+		WriteTable7Markdown(&b, r.Table7)
 	}
 	b.WriteString("\n## Fig. 5: accuracy vs energy\n\n" + r.Fig5Note + "\n")
 	return b.String()

@@ -28,11 +28,13 @@ const (
 	Fig5JSON           = "fig5_energy_accuracy.json"
 	LayersJSON         = "layers_energy.json"
 	CurvesJSON         = "training_curves.json"
+	Table7JSON         = "table7.json" // only when the report has Table 7
 	EnergyPNG          = "table3_energy.png"
 )
 
 // WriteResults writes the report into dir: report.md, report.html (self-contained, with the charts),
-// report.json (all of it) and one JSON file per table or figure (plus Table 3's hardware columns as CSV).
+// report.json (all of it) and one JSON file per table or figure (plus Table 3's hardware columns as CSV; Table 7
+// only when the report has it).
 // Every file is written atomically. It returns the paths written.
 func WriteResults(dir string, r *Report) ([]string, error) {
 	var written []string
@@ -63,6 +65,12 @@ func WriteResults(dir string, r *Report) ([]string, error) {
 		func() error { return putJSON(Table3AccuracyJSON, r.Accuracy) },
 		func() error { return putJSON(Fig5JSON, map[string]any{"note": r.Fig5Note, "points": r.Fig5}) },
 		func() error { return putJSON(CurvesJSON, r.Curves) },
+		func() error {
+			if len(r.Table7) == 0 {
+				return nil
+			}
+			return putJSON(Table7JSON, r.Table7)
+		},
 		func() error { return putJSON(ReportJSON, r) },
 		func() error { return put(ReportMarkdown, []byte(r.Markdown())) },
 		func() error { return put(ReportHTML, r.Page().Bytes()) },
