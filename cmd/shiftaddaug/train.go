@@ -25,7 +25,7 @@ func runTrain(args []string) error {
 	res := fs.Int("res", d.Res, "input resolution")
 	epochs := fs.Int("epochs", d.Epochs, "epochs")
 	batch := fs.Int("batch", d.Batch, "batch size")
-	lr := fs.Float64("lr", d.LR, "peak learning rate (after warm-up)")
+	lr := fs.Float64("lr", 0, "peak learning rate after warm-up (0: NetAug's, 0.025 per 128 images, scaled with --batch)")
 	warmup := fs.Int("warmup", d.WarmupEpochs, "warm-up epochs")
 	wd := fs.Float64("wd", d.WeightDecay, "weight decay (weights only)")
 	alpha := fs.Float64("alpha", d.Alpha, "weight of the augmented loss (Eq. 3)")
@@ -59,6 +59,9 @@ func runTrain(args []string) error {
 	cfg := d
 	cfg.Model, cfg.Method, cfg.Data, cfg.Res, cfg.Epochs, cfg.Batch = *model, *method, *data, *res, *epochs, *batch
 	cfg.LR, cfg.WarmupEpochs, cfg.WeightDecay, cfg.Alpha, cfg.LabelSmoothing = *lr, *warmup, *wd, *alpha, *smoothing
+	if cfg.LR == 0 {
+		cfg.LR = train.NetAugLR(cfg.Model, cfg.Batch)
+	}
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
 	cfg.Sharing = *sharing
 	if cfg.Sharing == "" && (cfg.Method == "augshift" || cfg.Method == "augadd") {

@@ -51,11 +51,26 @@ type Config struct {
 }
 
 // DefaultConfig is NetAug's recipe (method.md §1.6) at a given model and method; data, sizes and epochs are the
-// caller's.
+// caller's. The learning rate is NetAug's for the batch (NetAugLR); change both together.
 func DefaultConfig(model, method string) Config {
-	return Config{Model: model, Method: method, Data: "fashion-mnist", Res: 32, Epochs: 10, Batch: 64,
-		LR: 0.025, WarmupEpochs: 1, WarmupStartFactor: 0.1, Momentum: 0.9, WeightDecay: 4e-5, LabelSmoothing: 0.1,
-		Alpha: 1, BNCalib: 2000, Seed: 1}
+	const batch = 64
+	return Config{Model: model, Method: method, Data: "fashion-mnist", Res: 32, Epochs: 10, Batch: batch,
+		LR: NetAugLR(model, batch), WarmupEpochs: 1, WarmupStartFactor: 0.1, Momentum: 0.9, WeightDecay: 4e-5,
+		LabelSmoothing: 0.1, Alpha: 1, BNCalib: 2000, Seed: 1}
+}
+
+// NetAugLR is NetAug's peak learning rate for a batch size: 0.025 per 128 images (0.1 for MobileNetV3, 0.0125
+// per 64 for MCUNet), scaled linearly with the batch as NetAug scales it with the number of GPUs. Higher rates
+// make augmented training unstable: its two losses both move the shared weights.
+func NetAugLR(model string, batch int) float64 {
+	perImage := 0.025 / 128
+	switch model {
+	case "mbv3-w0.35":
+		perImage = 0.1 / 128
+	case "mcunet-in3":
+		perImage = 0.0125 / 64
+	}
+	return perImage * float64(batch)
 }
 
 // Validate checks the numbers a user can get wrong.
