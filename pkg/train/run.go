@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -137,7 +139,8 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	}
 	start := 0
 	if opts.Resume && len(res.History) > 0 {
-		// The checkpoint's global step says how far training really got (the state file is written after it).
+		// The checkpoint's global step says how far training got (checkpoints after state.json's last record were
+		// dropped by prepareDir).
 		step := int(optimizers.GetGlobalStep(s.Ctx))
 		start = step / cfg.StepsPerEpoch
 		s.Step = step
@@ -306,6 +309,39 @@ func prepareDir(dir string, cfg Config, resume bool, res *Result) error {
 		return fmt.Errorf("%s holds a run with a different configuration; resume with the same flags or choose another --dir", dir)
 	}
 	res.History = prev.History
+	last := 0
+	if n := len(prev.History); n > 0 {
+		last = prev.History[n-1].Step
+	}
+	return dropUnrecorded(dir, last)
+}
+
+// dropUnrecorded removes what a run killed while saving leaves behind: atomicio's temporary files, and
+// checkpoints of steps after the last one state.json records (a GoMLX checkpoint is written in place, so a kill
+// during its save leaves a half-written one, and a kill between it and state.json leaves an epoch without its
+// metrics record). The resumed run then redoes that epoch.
+func dropUnrecorded(dir string, lastStep int) error {
+	for _, pattern := range []string{"." + stateFile + ".tmp-*", ".metrics.jsonl.tmp-*"} {
+		tmps, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, f := range tmps {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "checkpoint", "checkpoint-*"))
+	for _, f := range files {
+		base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".json"), ".bin")
+		var step int
+		if i := strings.LastIndex(base, "-step-"); i >= 0 {
+			step, _ = strconv.Atoi(base[i+len("-step-"):])
+		}
+		if step > lastStep {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
