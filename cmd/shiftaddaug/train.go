@@ -37,7 +37,7 @@ func runTrain(args []string) error {
 	seed := fs.String("seed", "1", "random seed")
 	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
 	resume := fs.Bool("resume", false, "continue the run in --dir from its last finished epoch")
-	sharing := fs.String("sharing", "", "how MF slices take shared weights: plain, hws (Eq. 5), linear (default: hws for augshift/augadd)")
+	sharing := fs.String("sharing", "", "how MF slices take shared weights: plain, hws (Eq. 5), linear, linear-skip, piecewise (ShiftAddNAS), kl, none (Tables 7-10; default: hws for augshift/augadd, plain otherwise)")
 	augMF := fs.Bool("aug-mf", false, "augmented channels multiplication-free too (Table 7's aug with shift)")
 	noReorder := fs.Bool("no-reorder", false, "switch off NetAug's channel sorting at each epoch of width augmentation")
 	if err := parseFlags(fs, args, false); err != nil {
