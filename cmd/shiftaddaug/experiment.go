@@ -11,12 +11,13 @@ import (
 )
 
 func init() {
-	register(&command{name: "experiment", summary: "run an accuracy preset (mini: Table 3's methods; table7: the HWS ablation) and summarise it", run: runExperiment})
+	register(&command{name: "experiment", summary: "run an accuracy preset (mini: Table 3's methods; table7-table10: the ablations) and summarise it", run: runExperiment})
 }
 
 func runExperiment(args []string) error {
-	fs := newFlags("experiment", "--preset mini|table7|paper [--seeds 1,2] [--out results] [--quick] [--list]")
-	preset := fs.String("preset", "mini", "preset: mini, table7 or paper")
+	fs := newFlags("experiment", "--preset "+strings.Join(experiments.PresetNames, "|")+" [--seeds 1,2] [--out results] [--quick] [--list]")
+	preset := fs.String("preset", "mini", "preset: mini (Table 3's methods), table7 (HWS ablation), table8 (methods for weight tearing), "+
+		"table9 (weight sharing), table10 (HWS without augmentation) or paper")
 	seedList := fs.String("seeds", "1,2", "comma-separated seeds")
 	outDir := fs.String("out", "results", "results directory (finished runs are reused, interrupted ones resumed)")
 	quick := fs.Bool("quick", false, "tiny version of the preset (CI, notebooks)")
@@ -39,8 +40,12 @@ func runExperiment(args []string) error {
 		}
 		for i, spec := range p.Runs {
 			fmt.Fprintf(os.Stderr, "[%d/%d] %s\n", i+1, len(p.Runs), spec.ID)
-			if _, err := experiments.Execute(backend, spec, *outDir, os.Stderr); err != nil {
+			o, err := experiments.Execute(backend, spec, *outDir, os.Stderr)
+			if err != nil {
 				return err
+			}
+			if o.IsDiverged() {
+				fmt.Fprintf(os.Stderr, "[%d/%d] %s: diverged (%s)\n", i+1, len(p.Runs), spec.ID, o.DivergedReason())
 			}
 		}
 	}
@@ -51,8 +56,15 @@ func runExperiment(args []string) error {
 	fmt.Fprintf(out, "Preset %s: %s\n\n| table | model | method | seeds | accuracy (%%) | s/run |\n|---|---|---|--:|--:|--:|\n", p.Name, p.Description)
 	for _, r := range experiments.SummarizePreset(p, outs) {
 		acc := "not run"
-		if r.Seeds > 0 {
+		switch {
+		case r.Seeds == 0:
+		case r.Diverged == r.Seeds:
+			acc = "NaN (diverged)"
+		default:
 			acc = fmt.Sprintf("%.2f ± %.2f", r.Mean, r.Std)
+			if r.Diverged > 0 {
+				acc += fmt.Sprintf(" (%d of %d diverged)", r.Diverged, r.Seeds)
+			}
 		}
 		fmt.Fprintf(out, "| %s | %s | %s | %d | %s | %.0f |\n", r.Table, r.Model, r.Method, r.Seeds, acc, r.Seconds)
 	}

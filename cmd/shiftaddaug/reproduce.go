@@ -24,13 +24,13 @@ func init() {
 const energyPNGWidth, energyPNGHeight = viz.DefaultWidth, 460
 
 func runReproduce(args []string) error {
-	fs := newFlags("reproduce", "[--preset mini|paper] [--out DIR] [--seeds 1,2] [--quick] [--skip-train] [--only ID,...]")
+	fs := newFlags("reproduce", "[--preset mini|paper] [--out DIR] [--seeds 1,2] [--quick] [--skip-train] [--only ID|table7..table10,...]")
 	preset := fs.String("preset", "mini", "protocol of the accuracy runs: mini (Fashion-MNIST subset, this machine) or paper (CIFAR-100 at 160x160, XLA and GPUs)")
 	outDir := fs.String("out", "results", "results directory (runs/ holds one JSON per finished run and the checkpoints of unfinished ones)")
 	seedList := fs.String("seeds", "1,2", "comma-separated seeds; each method is trained once per seed")
 	quick := fs.Bool("quick", false, "quick check of the mini preset (128 images, 1 epoch), for CI and tests")
 	skipTrain := fs.Bool("skip-train", false, "train nothing; report the simulator tables and the runs already finished")
-	only := fs.String("only", "", "train only these run IDs (comma-separated, e.g. table3-mbv2-w0.35-base-s1); the report still covers the whole preset")
+	only := fs.String("only", "", "train only these runs, comma-separated: run IDs (e.g. table3-mbv2-w0.35-base-s1) or the ablation tables table7, table8, table9, table10 (all their runs; mini preset only; without --only they are not trained); the report still covers the whole preset and every ablation table with runs")
 	noPNG := fs.Bool("no-png", false, "do not screenshot the energy chart to table3_energy.png")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -40,12 +40,15 @@ func runReproduce(args []string) error {
 		return err
 	}
 	var p experiments.Preset
-	var t7 *experiments.Preset // the HWS ablation at the same scale, reported when 'experiment --preset table7' ran
+	// The ablation tables (7-10) at the same scale: trained only when --only names them (or their runs), and
+	// reported once one of a table's own runs has finished (e.g. by 'experiment --preset table8').
+	var ablations []experiments.Preset
 	switch *preset {
 	case "mini":
 		p = experiments.MiniPreset(seeds, *quick)
-		t := experiments.Table7Preset(seeds, *quick)
-		t7 = &t
+		for _, a := range experiments.Ablations {
+			ablations = append(ablations, experiments.AblationPreset(a, seeds, *quick))
+		}
 	case "paper":
 		if *quick {
 			return fmt.Errorf("--quick applies to the mini preset only")
@@ -56,7 +59,7 @@ func runReproduce(args []string) error {
 	}
 	todo := p.Runs
 	if *only != "" {
-		if todo, err = selectRuns(p, *only); err != nil {
+		if todo, err = selectRuns(p, ablations, *only); err != nil {
 			return err
 		}
 	}
@@ -85,15 +88,15 @@ func runReproduce(args []string) error {
 
 	// The simulator tables and the report of what is already finished first: they are cheap, and the report is
 	// brought up to date after every run, so that an interrupted job leaves a current one.
-	if _, _, err := writeReport(p, t7, *outDir); err != nil {
+	if _, _, err := writeReport(p, ablations, *outDir); err != nil {
 		return err
 	}
 	reportf("reproduce: simulator tables and report written (%.1f s)\n", time.Since(start).Seconds())
 	trainErr := trainRuns(todo, *outDir, func() error {
-		_, _, err := writeReport(p, t7, *outDir)
+		_, _, err := writeReport(p, ablations, *outDir)
 		return err
 	})
-	r, files, err := writeReport(p, t7, *outDir)
+	r, files, err := writeReport(p, ablations, *outDir)
 	if err != nil {
 		return err
 	}
@@ -142,8 +145,13 @@ func trainRuns(runs []experiments.RunSpec, dir string, after func() error) error
 		if err != nil {
 			return err
 		}
-		reportf("reproduce: [%d/%d] %s: test accuracy %.2f%% in %.1f s\n", i+1, len(pending), s.ID, 100*o.Result.FinalAcc,
-			time.Since(t0).Seconds())
+		if o.IsDiverged() {
+			reportf("reproduce: [%d/%d] %s: diverged (%s) in %.1f s\n", i+1, len(pending), s.ID, o.DivergedReason(),
+				time.Since(t0).Seconds())
+		} else {
+			reportf("reproduce: [%d/%d] %s: test accuracy %.2f%% in %.1f s\n", i+1, len(pending), s.ID, 100*o.Result.FinalAcc,
+				time.Since(t0).Seconds())
+		}
 		if err := after(); err != nil {
 			return err
 		}
@@ -151,19 +159,19 @@ func trainRuns(runs []experiments.RunSpec, dir string, after func() error) error
 	return nil
 }
 
-// writeReport builds the report of the preset (and of Table 7's preset, if not nil and its runs are there) from
-// the finished runs in dir and writes it there.
-func writeReport(p experiments.Preset, t7 *experiments.Preset, dir string) (*experiments.Report, []string, error) {
+// writeReport builds the report of the preset (and of the ablation tables whose own runs are there) from the
+// finished runs in dir and writes it there.
+func writeReport(p experiments.Preset, ablations []experiments.Preset, dir string) (*experiments.Report, []string, error) {
 	outs, err := experiments.LoadOutcomes(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading finished runs in %s: %w", dir, err)
 	}
-	// Only the runs of the two presets: a results directory may hold others (the IDs of quick and full runs
-	// are the same, so a directory should hold one scale).
+	// Only the runs of the presets: a results directory may hold others (the IDs of quick and full runs are
+	// the same, so a directory should hold one scale).
 	ids := map[string]bool{}
-	for _, q := range []*experiments.Preset{&p, t7} {
-		for i := 0; q != nil && i < len(q.Runs); i++ {
-			ids[q.Runs[i].ID] = true
+	for _, q := range append([]experiments.Preset{p}, ablations...) {
+		for _, s := range q.Runs {
+			ids[s.ID] = true
 		}
 	}
 	var keep []*experiments.RunOutcome
@@ -172,7 +180,7 @@ func writeReport(p experiments.Preset, t7 *experiments.Preset, dir string) (*exp
 			keep = append(keep, o)
 		}
 	}
-	r, err := experiments.BuildReport(experiments.ReportOptions{Preset: &p, Table7: t7, Outcomes: keep})
+	r, err := experiments.BuildReport(experiments.ReportOptions{Preset: &p, Ablations: ablations, Outcomes: keep})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -186,22 +194,55 @@ func runFinished(dir, id string) bool {
 	return err == nil
 }
 
-func selectRuns(p experiments.Preset, list string) ([]experiments.RunSpec, error) {
+// selectRuns picks the runs --only names: run IDs of the preset or of an ablation table, or an ablation
+// table's name (all its runs), each run once, in the order named.
+func selectRuns(p experiments.Preset, ablations []experiments.Preset, list string) ([]experiments.RunSpec, error) {
 	byID := map[string]experiments.RunSpec{}
 	var ids []string
 	for _, s := range p.Runs {
 		byID[s.ID] = s
 		ids = append(ids, s.ID)
 	}
+	tables := map[string]experiments.Preset{}
+	var names []string
+	for _, a := range ablations {
+		tables[a.Name] = a
+		names = append(names, a.Name)
+		for _, s := range a.Runs {
+			if _, ok := byID[s.ID]; !ok {
+				byID[s.ID] = s
+			}
+		}
+	}
 	var sel []experiments.RunSpec
+	seen := map[string]bool{}
+	add := func(s experiments.RunSpec) {
+		if !seen[s.ID] {
+			seen[s.ID] = true
+			sel = append(sel, s)
+		}
+	}
 	for _, id := range strings.Split(list, ",") {
 		id = strings.TrimSpace(id)
-		s, ok := byID[id]
-		if !ok {
-			sort.Strings(ids)
-			return nil, fmt.Errorf("--only: no run %q in the %s preset (runs: %s)", id, p.Name, strings.Join(ids, ", "))
+		if a, ok := tables[id]; ok {
+			for _, s := range a.Runs {
+				add(s)
+			}
+			continue
 		}
-		sel = append(sel, s)
+		if s, ok := byID[id]; ok {
+			add(s)
+			continue
+		}
+		if _, ok := experiments.AblationByName(id); ok {
+			return nil, fmt.Errorf("--only %s: the ablation tables have presets at the mini scale only, not the %s preset", id, p.Name)
+		}
+		sort.Strings(ids)
+		also := ""
+		if len(names) > 0 {
+			also = fmt.Sprintf(", or an ablation table (%s) or one of its runs", strings.Join(names, ", "))
+		}
+		return nil, fmt.Errorf("--only: no run %q in the %s preset (runs: %s%s)", id, p.Name, strings.Join(ids, ", "), also)
 	}
 	return sel, nil
 }

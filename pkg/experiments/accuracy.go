@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 
@@ -61,47 +62,8 @@ func MiniPreset(seeds []uint64, quick bool) Preset {
 	for _, seed := range seeds {
 		for _, m := range Table3Methods {
 			c := base
-			c.Method, c.Seed = m, seed
-			if m == "augshift" || m == "augadd" {
-				c.Sharing = "hws"
-			}
+			c.Method, c.Seed, c.Sharing = m, seed, table3Sharing(m)
 			p.Runs = append(p.Runs, RunSpec{ID: fmt.Sprintf("table3-%s-%s-s%d", c.Model, m, seed), Table: "table3", Config: c})
-		}
-	}
-	return p
-}
-
-// Table7Rows are the rows of the paper's Table 7 (does hybrid computing need HWS?), as training settings. The
-// multiplicative baseline is Table 3's base run.
-var Table7Rows = []struct {
-	Row     string
-	Method  string
-	AugMF   bool
-	Sharing string
-}{
-	{"mult. baseline", "base", false, ""},
-	{"to-shift (direct)", "shift", false, ""},
-	{"aug with shift", "augshift", true, ""},
-	{"aug with hybrid, w/o HWS", "augshift", false, "plain"},
-	{"aug with hybrid + HWS", "augshift", false, "hws"},
-}
-
-// Table7Preset is the HWS ablation at the mini scale. Rows equal to a Table 3 run share its ID (and result).
-func Table7Preset(seeds []uint64, quick bool) Preset {
-	base, desc := miniBase(quick)
-	p := Preset{Name: "table7", Description: desc}
-	for _, seed := range seeds {
-		for _, r := range Table7Rows {
-			c := base
-			c.Method, c.Seed, c.AugMF, c.Sharing = r.Method, seed, r.AugMF, r.Sharing
-			id := fmt.Sprintf("table7-%s-%s-s%d", c.Model, slug(r.Row), seed)
-			switch {
-			case r.Method == "base" || r.Method == "shift":
-				id = fmt.Sprintf("table3-%s-%s-s%d", c.Model, r.Method, seed)
-			case r.Sharing == "hws":
-				id = fmt.Sprintf("table3-%s-augshift-s%d", c.Model, seed)
-			}
-			p.Runs = append(p.Runs, RunSpec{ID: id, Table: "table7:" + r.Row, Config: c})
 		}
 	}
 	return p
@@ -146,7 +108,48 @@ func PaperPreset(seeds []uint64) Preset {
 type RunOutcome struct {
 	Spec   RunSpec       `json:"spec"`
 	Result *train.Result `json:"result"`
+	// Diverged is set when the run's loss became NaN or infinite (the paper's "Nan"): training stopped there,
+	// Result.History holds only the epochs before it (JSON has no NaN), and Result.FinalAcc is 0, no accuracy.
+	Diverged *Divergence `json:"diverged,omitempty"`
 }
+
+// Divergence says where a run's loss stopped being finite.
+type Divergence struct {
+	Epoch  int    `json:"epoch"`  // 1-based epoch whose loss was NaN or infinite
+	Reason string `json:"reason"` // e.g. "loss NaN in epoch 3"
+}
+
+// IsDiverged reports whether the run diverged: it is marked so, or (for a result built in memory rather than
+// read from JSON, which cannot hold NaN) a loss of its history is NaN or infinite.
+func (o *RunOutcome) IsDiverged() bool {
+	return o != nil && (o.Diverged != nil || o.Result != nil && nonFiniteEpoch(o.Result.History) >= 0)
+}
+
+// DivergedReason says where the run diverged ("loss NaN in epoch 3"), "" if it did not.
+func (o *RunOutcome) DivergedReason() string {
+	switch {
+	case !o.IsDiverged():
+		return ""
+	case o.Diverged != nil:
+		return o.Diverged.Reason
+	}
+	return fmt.Sprintf("loss not finite in epoch %d", nonFiniteEpoch(o.Result.History)+1)
+}
+
+// nonFiniteEpoch returns the index of the first epoch record with a NaN or infinite loss, or -1.
+func nonFiniteEpoch(h []train.EpochRecord) int {
+	for i, r := range h {
+		for _, v := range []float64{r.LossTarget, r.LossAug, r.Penalty, r.TestLoss} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// runTraining trains a run; tests replace it to make a run diverge without training.
+var runTraining = train.Run
 
 // Execute runs spec unless its result already exists in dir/runs (finished runs are not redone); an
 // interrupted run resumes from its checkpoint in dir/runs/ID.
@@ -164,16 +167,69 @@ func Execute(backend backends.Backend, spec RunSpec, dir string, progress io.Wri
 	}
 	runDir := filepath.Join(dir, "runs", spec.ID)
 	_, statErr := os.Stat(filepath.Join(runDir, "state.json"))
-	res, err := train.Run(backend, spec.Config, train.RunOptions{Dir: runDir, Resume: statErr == nil, Progress: progress})
-	if err != nil {
+	t0 := time.Now()
+	res, err := runTraining(backend, spec.Config, train.RunOptions{Dir: runDir, Resume: statErr == nil, Progress: progress})
+	var nonFinite *json.UnsupportedValueError
+	var o *RunOutcome
+	switch {
+	case errors.As(err, &nonFinite) && (nonFinite.Str == "NaN" || strings.HasSuffix(nonFinite.Str, "Inf")):
+		// train.Run keeps its history as JSON, which has no NaN: a loss that became NaN or infinite stops it
+		// with this error at the end of the epoch. The epochs before it are in its state file.
+		o = divergedOutcome(spec, runDir, backend, nonFinite.Str)
+		o.Result.Seconds = time.Since(t0).Seconds()
+	case err != nil:
 		return nil, fmt.Errorf("run %s: %w", spec.ID, err)
+	default:
+		o = &RunOutcome{Spec: spec, Result: res}
+		if i := nonFiniteEpoch(res.History); i >= 0 {
+			r := *res
+			r.History = append([]train.EpochRecord(nil), res.History[:i]...)
+			r.FinalAcc, r.BestAcc = 0, 0
+			for _, h := range r.History {
+				r.BestAcc = max(r.BestAcc, h.TestAcc)
+			}
+			o.Result = &r
+			o.Diverged = &Divergence{Epoch: i + 1, Reason: fmt.Sprintf("loss not finite in epoch %d", i+1)}
+		}
 	}
-	o := &RunOutcome{Spec: spec, Result: res}
-	data, _ := json.MarshalIndent(o, "", "  ")
+	if o.Diverged != nil {
+		progressf(progress, "%s: diverged: %s\n", spec.ID, o.Diverged.Reason)
+	}
+	data, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("run %s: storing its result: %w", spec.ID, err)
+	}
 	if err := atomicio.WriteFile(out, data); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// divergedOutcome is the outcome of a run whose loss became non-finite (what: "NaN", "+Inf") in the epoch after
+// the last one its state file in runDir records.
+func divergedOutcome(spec RunSpec, runDir string, backend backends.Backend, what string) *RunOutcome {
+	res := &train.Result{Config: spec.Config}
+	if data, err := os.ReadFile(filepath.Join(runDir, "state.json")); err == nil {
+		var prev train.Result
+		if json.Unmarshal(data, &prev) == nil {
+			res.Config, res.History = prev.Config, prev.History
+		}
+	}
+	if backend != nil {
+		res.Backend = backend.Name()
+	}
+	for _, h := range res.History {
+		res.BestAcc = max(res.BestAcc, h.TestAcc)
+	}
+	epoch := len(res.History) + 1
+	return &RunOutcome{Spec: spec, Result: res, Diverged: &Divergence{Epoch: epoch,
+		Reason: fmt.Sprintf("loss %s in epoch %d", what, epoch)}}
+}
+
+func progressf(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
 }
 
 // configDiff names the settings in which two run configurations differ ("lr 0.05 → 0.00625"), as serialised.
@@ -252,13 +308,14 @@ func PresetOutcomes(p Preset, outs []*RunOutcome) []*RunOutcome {
 // AccuracySummary is the mean and spread of one model and method over seeds.
 type AccuracySummary struct {
 	Model, Method string
-	Seeds         int
-	Mean, Std     float64 // final target test accuracy, in %
-	Min, Max      float64
-	Seconds       float64 // mean wall time per run
+	// Seeds counts the finished runs, Diverged those of them whose loss became NaN or infinite (IsDiverged).
+	Seeds, Diverged int
+	Mean, Std       float64 // final target test accuracy of the runs that did not diverge, in % (0 if none)
+	Min, Max        float64
+	Seconds         float64 // mean wall time per run
 }
 
-// Summarize groups outcomes of one table by model and method.
+// Summarize groups outcomes of one table by model and method. Diverged runs are counted, not averaged.
 func Summarize(outs []*RunOutcome, table string) []AccuracySummary {
 	groups := map[[2]string][]*RunOutcome{}
 	for _, o := range outs {
@@ -269,19 +326,28 @@ func Summarize(outs []*RunOutcome, table string) []AccuracySummary {
 	}
 	var sums []AccuracySummary
 	for k, g := range groups {
-		s := AccuracySummary{Model: k[0], Method: k[1], Seeds: len(g), Min: math.Inf(1), Max: math.Inf(-1)}
+		s := AccuracySummary{Model: k[0], Method: k[1], Seeds: len(g)}
+		var accs []float64
 		for _, o := range g {
-			a := 100 * o.Result.FinalAcc
-			s.Mean += a / float64(len(g))
-			s.Min, s.Max = math.Min(s.Min, a), math.Max(s.Max, a)
 			s.Seconds += o.Result.Seconds / float64(len(g))
+			if o.IsDiverged() {
+				s.Diverged++
+			} else {
+				accs = append(accs, 100*o.Result.FinalAcc)
+			}
 		}
-		for _, o := range g {
-			d := 100*o.Result.FinalAcc - s.Mean
-			s.Std += d * d
+		if len(accs) > 0 {
+			s.Min, s.Max = math.Inf(1), math.Inf(-1)
 		}
-		if len(g) > 1 {
-			s.Std = math.Sqrt(s.Std / float64(len(g)-1))
+		for _, a := range accs {
+			s.Mean += a / float64(len(accs))
+			s.Min, s.Max = math.Min(s.Min, a), math.Max(s.Max, a)
+		}
+		for _, a := range accs {
+			s.Std += (a - s.Mean) * (a - s.Mean)
+		}
+		if len(accs) > 1 {
+			s.Std = math.Sqrt(s.Std / float64(len(accs)-1))
 		}
 		sums = append(sums, s)
 	}
@@ -304,14 +370,15 @@ var ErrNoRuns = errors.New("no finished runs")
 // RowSummary is the mean and spread of the runs of one row of a preset (one table label and method).
 type RowSummary struct {
 	Table, Model, Method string
-	Seeds                int
-	Mean, Std            float64 // final target test accuracy, %
-	Seconds              float64 // mean wall time per run
-	IDs                  []string
+	// Seeds counts the finished runs, Diverged those of them whose loss became NaN or infinite (IsDiverged).
+	Seeds, Diverged int
+	Mean, Std       float64 // final target test accuracy of the runs that did not diverge, %
+	Seconds         float64 // mean wall time per run
+	IDs             []string
 }
 
 // SummarizePreset summarises a preset's finished runs row by row, in the preset's order. Runs without a result
-// are left out (Seeds counts those present).
+// are left out (Seeds counts those present); diverged runs are counted (Diverged) but not averaged.
 func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
 	byID := map[string]*RunOutcome{}
 	for _, o := range outs {
@@ -335,14 +402,21 @@ func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
 		r := &rows[i]
 		var accs []float64
 		for _, id := range r.IDs {
-			accs = append(accs, 100*byID[id].Result.FinalAcc)
 			r.Seconds += byID[id].Result.Seconds
+			if byID[id].IsDiverged() {
+				r.Diverged++
+				continue
+			}
+			accs = append(accs, 100*byID[id].Result.FinalAcc)
 		}
-		r.Seeds = len(accs)
+		r.Seeds = len(r.IDs)
 		if r.Seeds == 0 {
 			continue
 		}
 		r.Seconds /= float64(r.Seeds)
+		if len(accs) == 0 {
+			continue
+		}
 		for _, a := range accs {
 			r.Mean += a / float64(len(accs))
 		}
@@ -356,15 +430,26 @@ func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
 	return rows
 }
 
-// PresetByName returns the named preset: mini, table7 or paper.
+// PresetNames are the names PresetByName knows, in order.
+var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "paper"}
+
+// PresetByName returns the named preset: mini (Table 3's methods), an ablation (table7 ... table10, see
+// Ablations) or paper.
 func PresetByName(name string, seeds []uint64, quick bool) (Preset, error) {
 	switch name {
 	case "mini":
 		return MiniPreset(seeds, quick), nil
-	case "table7":
-		return Table7Preset(seeds, quick), nil
 	case "paper":
 		return PaperPreset(seeds), nil
 	}
-	return Preset{}, fmt.Errorf("unknown preset %q: want mini, table7 or paper", name)
+	if a, ok := AblationByName(name); ok {
+		return AblationPreset(a, seeds, quick), nil
+	}
+	return Preset{}, fmt.Errorf("unknown preset %q: want %s", name, PresetNamesList())
+}
+
+// PresetNamesList is PresetNames as prose: "mini, table7, ... or paper".
+func PresetNamesList() string {
+	n := len(PresetNames)
+	return strings.Join(PresetNames[:n-1], ", ") + " or " + PresetNames[n-1]
 }

@@ -42,19 +42,14 @@ func PaperRow(model, method string) (PaperTable3Row, bool) {
 	return PaperTable3Row{}, false
 }
 
-// PaperTable7Models are the columns of the paper's Table 7, as model names of pkg/arch.
-var PaperTable7Models = []string{"mbv2-w0.35", "mcunet-in3", "proxyless-w0.35"}
+// PaperTable7Models are the columns of the paper's Table 7 (and Tables 8-10), as model names of pkg/arch.
+var PaperTable7Models = AblationModels
 
 // PaperTable7 is Table 7 of the paper as printed ("The ablation study of hybrid computing augmentation and
 // heterogeneous weight sharing in terms of accuracy on CIFAR100"): top-1 accuracy (%) per row and model, in the
-// order of PaperTable7Models. Row is the label of the matching row of Table7Rows; Printed the paper's label.
-var PaperTable7 = []PaperTable7Row{
-	{"mult. baseline", "Mult. baseline", []float64{70.59, 71.38, 70.86}},
-	{"to-shift (direct)", "To shift op", []float64{69.25, 70.87, 70.54}},
-	{"aug with shift", "Aug. with Shift", []float64{70.12, 72.68, 70.91}},
-	{"aug with hybrid, w/o HWS", "Aug. with Hybrid Computation", []float64{69.41, 71.02, 70.6}},
-	{"aug with hybrid + HWS", "Aug. with HWS", []float64{71.83, 74.59, 73.86}},
-}
+// order of PaperTable7Models. Row is the label of the matching row of Table7Rows; Printed the paper's label. It
+// is Table7's paper values (the ablations of Tables 7-10 hold theirs in their rows).
+var PaperTable7 = paperRows(Table7)
 
 // PaperTable7Row is one printed row of Table 7.
 type PaperTable7Row struct {
@@ -62,17 +57,16 @@ type PaperTable7Row struct {
 	AccPct       []float64 // one per PaperTable7Models
 }
 
+func paperRows(a Ablation) []PaperTable7Row {
+	rows := make([]PaperTable7Row, len(a.Rows))
+	for i, r := range a.Rows {
+		rows[i] = PaperTable7Row{Row: r.Row, Printed: r.Printed, AccPct: r.PaperPct}
+	}
+	return rows
+}
+
 // PaperTable7Acc returns the paper's Table 7 accuracy (%) of a row (a Table7Rows label) and model.
 func PaperTable7Acc(row, model string) (float64, bool) {
-	for _, r := range PaperTable7 {
-		if r.Row != row {
-			continue
-		}
-		for i, m := range PaperTable7Models {
-			if m == model {
-				return r.AccPct[i], true
-			}
-		}
-	}
-	return 0, false
+	v, diverged, ok := Table7.PaperAcc(row, model)
+	return v, ok && !diverged
 }

@@ -35,9 +35,9 @@ type Report struct {
 
 	Accuracy []AccuracyRow `json:"table3_accuracy"`
 
-	// Table7 is the HWS ablation (Table7Results), present when ReportOptions.Table7 was given and at least one of
-	// the ablation's own runs has finished.
-	Table7 []Table7Row `json:"table7,omitempty"`
+	// Ablations are the ablation tables (Tables 7-10, AblationResults) of ReportOptions.Ablations of which at
+	// least one of the table's own runs has finished, in the paper's order.
+	Ablations []AblationTable `json:"ablations,omitempty"`
 
 	// Fig5 holds the authors' published points, then either this project's runs or, when no run has finished,
 	// the simulator's energies of the paper's models at the paper's printed accuracies; Fig5Note says which.
@@ -55,9 +55,9 @@ type ReportOptions struct {
 	// Outcomes are the finished runs (LoadOutcomes); only Table 3 runs are shown in the Table 3 parts (with a
 	// Preset, those of the preset, labelled as the preset labels them: see PresetOutcomes).
 	Outcomes []*RunOutcome
-	// Table7 is the HWS ablation's preset (Table7Preset); nil: no Table 7. The report shows Table 7 when one of its
-	// own runs is among Outcomes.
-	Table7 *Preset
+	// Ablations are presets of the ablation tables (AblationPreset; their names are Ablations' names, e.g.
+	// "table7"); the report shows each table when one of its own runs is among Outcomes (AblationRan).
+	Ablations []Preset
 	// Hardware selects resolution and simulator policies of the hardware columns; the zero value means
 	// DefaultHardwareOptions.
 	Hardware HardwareOptions
@@ -125,9 +125,14 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		return nil, fmt.Errorf("fig. 5 points: %w", err)
 	}
 	r.Curves = TrainingCurves(outs)
-	if o.Table7 != nil {
-		if rows := Table7Results(*o.Table7, o.Outcomes); Table7Ran(rows) {
-			r.Table7 = rows
+	for _, a := range Ablations {
+		for _, p := range o.Ablations {
+			if p.Name != a.Name {
+				continue
+			}
+			if rows := AblationResults(a, p, o.Outcomes); AblationRan(a, rows) {
+				r.Ablations = append(r.Ablations, AblationTable{Name: a.Name, Table: a.Table, Title: a.Title, Rows: rows})
+			}
 		}
 	}
 	if r.Accuracy == nil { // JSON [] rather than null
@@ -137,6 +142,24 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		r.Curves = []Curve{}
 	}
 	return r, nil
+}
+
+// AblationTable is one ablation table of the report: its name ("table8"), how the paper names it, and its rows.
+type AblationTable struct {
+	Name  string           `json:"name"`
+	Table string           `json:"table"`
+	Title string           `json:"title"`
+	Rows  []AblationResult `json:"rows"`
+}
+
+// Ablation returns the rows of the report's ablation table of that name ("table7"), nil if it has none.
+func (r *Report) Ablation(name string) []AblationResult {
+	for _, t := range r.Ablations {
+		if t.Name == name {
+			return t.Rows
+		}
+	}
+	return nil
 }
 
 // LayerEnergy is the simulated cost of one layer of a model under one deployment method.
@@ -181,7 +204,10 @@ type AccuracyRow struct {
 	Res    int    `json:"res"`
 	Epochs int    `json:"epochs"`
 	Seeds  int    `json:"seeds"`
-	// MeanPct, StdPct (sample std over seeds, 0 for one seed), MinPct and MaxPct: final target test accuracy.
+	// Diverged counts the runs among Seeds whose loss became NaN or infinite; they are not in the accuracies.
+	Diverged int `json:"diverged,omitempty"`
+	// MeanPct, StdPct (sample std over seeds, 0 for one seed), MinPct and MaxPct: final target test accuracy of
+	// the runs that did not diverge (0 when none did).
 	MeanPct       float64 `json:"mean_pct"`
 	StdPct        float64 `json:"std_pct"`
 	MinPct        float64 `json:"min_pct"`
@@ -227,8 +253,8 @@ func AccuracyTable(outs []*RunOutcome) []AccuracyRow {
 	}
 	var rows []AccuracyRow
 	for _, s := range sums {
-		r := AccuracyRow{Model: s.Model, Method: s.Method, Seeds: s.Seeds, MeanPct: s.Mean, StdPct: s.Std, MinPct: s.Min,
-			MaxPct: s.Max, SecondsPerRun: s.Seconds}
+		r := AccuracyRow{Model: s.Model, Method: s.Method, Seeds: s.Seeds, Diverged: s.Diverged, MeanPct: s.Mean, StdPct: s.Std,
+			MinPct: s.Min, MaxPct: s.Max, SecondsPerRun: s.Seconds}
 		for _, o := range outs {
 			if o.Spec.Table == "table3" && o.Spec.Config.Model == s.Model && o.Spec.Config.Method == s.Method {
 				r.Data, r.Res, r.Epochs = o.Spec.Config.Data, o.Spec.Config.Res, o.Spec.Config.Epochs
@@ -236,7 +262,7 @@ func AccuracyTable(outs []*RunOutcome) []AccuracyRow {
 			}
 		}
 		if d, ok := directOf[s.Method]; ok {
-			if ds, ok := byKey[[2]string{s.Model, d}]; ok {
+			if ds, ok := byKey[[2]string{s.Model, d}]; ok && ds.Seeds > ds.Diverged && s.Seeds > s.Diverged {
 				r.GainPct = ptr(s.Mean - ds.Mean)
 			}
 			pa, ok1 := PaperAccuracy(s.Model, s.Method)
@@ -332,7 +358,7 @@ func methodIndex(m string) int {
 }
 
 // Markdown renders the report's tables as Markdown: Table 1, Table 3's hardware columns with the paper's
-// values beside, the accuracy table with the paper's accuracies beside, and Table 7 when the report has it.
+// values beside, the accuracy table with the paper's accuracies beside, and the ablation tables it has.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", r.Title)
@@ -356,9 +382,10 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "\nNot finished yet (%d): %s. Run `shiftaddaug reproduce` again to train them; finished runs are kept.\n",
 			len(r.Missing), strings.Join(r.Missing, ", "))
 	}
-	if len(r.Table7) > 0 {
-		b.WriteString("\n## Table 7: HWS ablation (this project's scale)\n\n")
-		WriteTable7Markdown(&b, r.Table7)
+	for _, t := range r.Ablations {
+		a, _ := AblationByName(t.Name)
+		fmt.Fprintf(&b, "\n## %s: %s (this project's scale)\n\n", t.Table, t.Title)
+		WriteAblationMarkdown(&b, a, t.Rows)
 	}
 	b.WriteString("\n## Fig. 5: accuracy vs energy\n\n" + r.Fig5Note + "\n")
 	return b.String()
@@ -396,13 +423,30 @@ func WriteAccuracyMarkdown(w io.Writer, rows []AccuracyRow) {
 	fmt.Fprintln(w, "| model | method | data | res | epochs | seeds | accuracy (%) | min–max | gain vs direct | paper (CIFAR-100) | paper gain | s/run |")
 	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		a := fmt.Sprintf("%.2f", r.MeanPct)
-		if r.Seeds > 1 {
-			a += fmt.Sprintf(" ± %.2f", r.StdPct)
+		minMax := "-"
+		if r.Seeds > r.Diverged {
+			minMax = fmt.Sprintf("%.2f–%.2f", r.MinPct, r.MaxPct)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %d | %s | %.2f–%.2f | %s | %s | %s | %.0f |\n", r.Model, r.Method, r.Data, r.Res,
-			r.Epochs, r.Seeds, a, r.MinPct, r.MaxPct, signed(r.GainPct), plain(r.PaperPct), signed(r.PaperGainPct), r.SecondsPerRun)
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %.0f |\n", r.Model, r.Method, r.Data, r.Res,
+			r.Epochs, r.Seeds, r.accuracyCell(), minMax, signed(r.GainPct), plain(r.PaperPct), signed(r.PaperGainPct), r.SecondsPerRun)
 	}
+}
+
+// accuracyCell is the row's accuracy as the tables print it: mean (± std over more than one run), "NaN
+// (diverged)" when every run diverged, and how many did when some did.
+func (r AccuracyRow) accuracyCell() string {
+	n := r.Seeds - r.Diverged
+	if n == 0 {
+		return diverged
+	}
+	a := fmt.Sprintf("%.2f", r.MeanPct)
+	if n > 1 {
+		a += fmt.Sprintf(" ± %.2f", r.StdPct)
+	}
+	if r.Diverged > 0 {
+		a += fmt.Sprintf(" (%d of %d diverged)", r.Diverged, r.Seeds)
+	}
+	return a
 }
 
 func signed(v *float64) string {

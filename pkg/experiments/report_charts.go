@@ -218,8 +218,8 @@ func (r *Report) EnergyChart() *viz.Chart {
 }
 
 // Page renders the report as one self-contained HTML page: the tables of Markdown and the charts (Table 3
-// energy, latency and breakdown, the per-layer breakdown of BreakdownModel for base, shift and add, Table 7's
-// gains when it has runs, the accuracy vs energy plot, and the training curves of each model).
+// energy, latency and breakdown, the per-layer breakdown of BreakdownModel for base, shift and add, the gains
+// of each ablation table it has (Tables 7-10), the accuracy vs energy plot, and the training curves of each model).
 func (r *Report) Page() *viz.Page {
 	res := r.HardwareOptions.Res
 	p := viz.NewPage(r.Title)
@@ -259,12 +259,13 @@ func (r *Report) Page() *viz.Page {
 			len(r.Missing), r.Planned, strings.Join(r.Missing, "`, `")))
 	}
 
-	if len(r.Table7) > 0 {
-		p.Heading("Table 7: HWS ablation (this project's scale)")
-		var t7 strings.Builder
-		WriteTable7Markdown(&t7, r.Table7)
-		p.Markdown(t7.String())
-		p.Chart(Table7Chart(r.Table7))
+	for _, t := range r.Ablations {
+		a, _ := AblationByName(t.Name)
+		p.Heading(fmt.Sprintf("%s: %s (this project's scale)", t.Table, t.Title))
+		var md strings.Builder
+		WriteAblationMarkdown(&md, a, t.Rows)
+		p.Markdown(md.String())
+		p.Chart(AblationChart(a, t.Rows))
 	}
 
 	p.Heading("Fig. 5: accuracy vs energy")

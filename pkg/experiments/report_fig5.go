@@ -95,7 +95,7 @@ func Fig5(outs []*RunOutcome, rows []HardwareRow, opts HardwareOptions) ([]Fig5P
 	points := append([]Fig5Point(nil), PublishedFig5...)
 	var runs []*RunOutcome
 	for _, o := range outs {
-		if o != nil && o.Result != nil && o.Spec.Table == "table3" {
+		if o != nil && o.Result != nil && o.Spec.Table == "table3" && !o.IsDiverged() { // a diverged run has no accuracy
 			runs = append(runs, o)
 		}
 	}

@@ -28,13 +28,13 @@ const (
 	Fig5JSON           = "fig5_energy_accuracy.json"
 	LayersJSON         = "layers_energy.json"
 	CurvesJSON         = "training_curves.json"
-	Table7JSON         = "table7.json" // only when the report has Table 7
+	Table7JSON         = "table7.json" // only when the report has Table 7 (AblationJSON("table7"))
 	EnergyPNG          = "table3_energy.png"
 )
 
 // WriteResults writes the report into dir: report.md, report.html (self-contained, with the charts),
-// report.json (all of it) and one JSON file per table or figure (plus Table 3's hardware columns as CSV; Table 7
-// only when the report has it).
+// report.json (all of it) and one JSON file per table or figure (plus Table 3's hardware columns as CSV; an
+// ablation table's, e.g. table8.json, only when the report has it).
 // Every file is written atomically. It returns the paths written.
 func WriteResults(dir string, r *Report) ([]string, error) {
 	var written []string
@@ -66,10 +66,12 @@ func WriteResults(dir string, r *Report) ([]string, error) {
 		func() error { return putJSON(Fig5JSON, map[string]any{"note": r.Fig5Note, "points": r.Fig5}) },
 		func() error { return putJSON(CurvesJSON, r.Curves) },
 		func() error {
-			if len(r.Table7) == 0 {
-				return nil
+			for _, t := range r.Ablations {
+				if err := putJSON(AblationJSON(t.Name), t.Rows); err != nil {
+					return err
+				}
 			}
-			return putJSON(Table7JSON, r.Table7)
+			return nil
 		},
 		func() error { return putJSON(ReportJSON, r) },
 		func() error { return put(ReportMarkdown, []byte(r.Markdown())) },
@@ -82,6 +84,9 @@ func WriteResults(dir string, r *Report) ([]string, error) {
 	}
 	return written, nil
 }
+
+// AblationJSON is the file of an ablation table's rows in the results directory ("table8.json").
+func AblationJSON(name string) string { return name + ".json" }
 
 // ErrNoChromium is returned by ScreenshotChart when no headless Chromium is installed.
 var ErrNoChromium = errors.New("no chromium in PATH (Debian package chromium)")

@@ -3,6 +3,7 @@ package experiments
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 	"github.com/shiftaddaug/shiftaddaug/pkg/train"
@@ -62,10 +63,7 @@ func WriteAccuracyEnergyMarkdown(w io.Writer, rows []AccuracyEnergyRow) {
 	fmt.Fprintln(w, "| model | method | data | epochs | seeds | accuracy (%) | gain vs direct | paper (CIFAR-100) | paper gain | energy (mJ) | paper energy (mJ) |")
 	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		a := fmt.Sprintf("%.2f", r.MeanPct)
-		if r.Seeds > 1 {
-			a += fmt.Sprintf(" ± %.2f", r.StdPct)
-		}
+		a := r.accuracyCell()
 		pe := "-"
 		if r.PaperEnergyMJ > 0 {
 			pe = fmt.Sprintf("%.3f", r.PaperEnergyMJ)
@@ -88,7 +86,11 @@ func AccuracyEnergyChart(rows []AccuracyEnergyRow, model string) *viz.Chart {
 			continue
 		}
 		cats = append(cats, r.Method)
-		acc.Values = append(acc.Values, r.MeanPct)
+		if r.Seeds > r.Diverged {
+			acc.Values = append(acc.Values, r.MeanPct)
+		} else {
+			acc.Values = append(acc.Values, math.NaN()) // every run diverged
+		}
 		paper.Values = append(paper.Values, orNaN(r.PaperPct))
 		energy.Values = append(energy.Values, r.EnergyMJ)
 		data, res = fmt.Sprintf("%s %dx%d, %d epoch(s)", r.Data, r.Res, r.Res, r.Epochs), r.EnergyRes

@@ -182,8 +182,8 @@ func TestPresetOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Accuracy) != 3 || r.Finished != 3 || r.Table7 != nil {
-		t.Errorf("accuracy rows %d, finished %d, table 7 %v", len(r.Accuracy), r.Finished, r.Table7)
+	if len(r.Accuracy) != 3 || r.Finished != 3 || r.Ablation("table7") != nil {
+		t.Errorf("accuracy rows %d, finished %d, table 7 %v", len(r.Accuracy), r.Finished, r.Ablation("table7"))
 	}
 }
 
@@ -196,24 +196,24 @@ func TestReportTable7(t *testing.T) {
 		outs = append(outs, outcome(s, 0.5+0.01*float64(i)))
 	}
 	// Without the ablation's own runs the report has no Table 7.
-	r, err := BuildReport(ReportOptions{Preset: &mini, Table7: &t7, Outcomes: outs})
+	r, err := BuildReport(ReportOptions{Preset: &mini, Ablations: []Preset{t7}, Outcomes: outs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Table7 != nil || strings.Contains(r.Markdown(), "Table 7") {
-		t.Errorf("Table 7 shown without its runs: %+v", r.Table7)
+	if r.Ablation("table7") != nil || strings.Contains(r.Markdown(), "Table 7") {
+		t.Errorf("Table 7 shown without its runs: %+v", r.Ablations)
 	}
 	for _, s := range t7.Runs {
 		if strings.HasPrefix(s.ID, "table7-") {
 			outs = append(outs, outcome(s, 0.45))
 		}
 	}
-	r, err = BuildReport(ReportOptions{Preset: &mini, Table7: &t7, Outcomes: outs})
+	r, err = BuildReport(ReportOptions{Preset: &mini, Ablations: []Preset{t7}, Outcomes: outs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Table7) != 5 || r.Finished != 6 || len(r.Accuracy) != 6 {
-		t.Fatalf("table 7 rows %d, finished %d, accuracy rows %d", len(r.Table7), r.Finished, len(r.Accuracy))
+	if len(r.Ablation("table7")) != 5 || r.Finished != 6 || len(r.Accuracy) != 6 {
+		t.Fatalf("table 7 rows %d, finished %d, accuracy rows %d", len(r.Ablation("table7")), r.Finished, len(r.Accuracy))
 	}
 	md := r.Markdown()
 	for _, want := range []string{"## Table 7: HWS ablation", "| aug with shift | mbv2-w0.35 | augshift | shift (as the target) | plain | fashion-mnist | 1 | 45.00 | -7.00 | 70.12 |",
