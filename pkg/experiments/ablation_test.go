@@ -255,8 +255,8 @@ func TestAblationResultsDiverged(t *testing.T) {
 	}
 }
 
-// TestExecuteDiverged: a run whose loss becomes NaN is stored as diverged (train.Run cannot write a NaN
-// history and stops with JSON's error), loaded back as such, and not trained again. No training: the runner is
+// TestExecuteDiverged: a run whose loss becomes NaN is stored as diverged (train.Run stops with a
+// DivergedError), loaded back as such, and not trained again. No training: the runner is
 // replaced.
 func TestExecuteDiverged(t *testing.T) {
 	dir := t.TempDir()
@@ -275,9 +275,8 @@ func TestExecuteDiverged(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(opts.Dir, "state.json"), data, 0o644); err != nil {
 			return nil, err
 		}
-		prev.History = append(prev.History, train.EpochRecord{LossTarget: math.NaN()})
-		_, err := json.MarshalIndent(prev, "", "  ")
-		return nil, err
+		// Epoch 2's mean loss is NaN: train.Run stops with its DivergedError before recording the epoch.
+		return nil, &train.DivergedError{Epoch: 2, Value: math.NaN()}
 	}
 	var progress bytes.Buffer
 	o, err := Execute(nil, spec, dir, &progress)

@@ -169,13 +169,13 @@ func Execute(backend backends.Backend, spec RunSpec, dir string, progress io.Wri
 	_, statErr := os.Stat(filepath.Join(runDir, "state.json"))
 	t0 := time.Now()
 	res, err := runTraining(backend, spec.Config, train.RunOptions{Dir: runDir, Resume: statErr == nil, Progress: progress})
-	var nonFinite *json.UnsupportedValueError
+	var diverged *train.DivergedError
 	var o *RunOutcome
 	switch {
-	case errors.As(err, &nonFinite) && (nonFinite.Str == "NaN" || strings.HasSuffix(nonFinite.Str, "Inf")):
-		// train.Run keeps its history as JSON, which has no NaN: a loss that became NaN or infinite stops it
-		// with this error at the end of the epoch. The epochs before it are in its state file.
-		o = divergedOutcome(spec, runDir, backend, nonFinite.Str)
+	case errors.As(err, &diverged):
+		// A loss that became NaN or infinite stops train.Run at the end of the epoch; the epochs before it are in
+		// its state file.
+		o = divergedOutcome(spec, runDir, backend, fmt.Sprint(diverged.Value))
 		o.Result.Seconds = time.Since(t0).Seconds()
 	case err != nil:
 		return nil, fmt.Errorf("run %s: %w", spec.ID, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -262,11 +263,27 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 	rec.LossTarget /= float64(steps)
 	rec.LossAug /= float64(steps)
 	rec.Penalty /= float64(steps)
+	for _, l := range []float64{rec.LossTarget, rec.LossAug, rec.Penalty} {
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return rec, &DivergedError{Epoch: epoch + 1, Value: l}
+		}
+	}
 	rec.TrainAcc = float64(right) / float64(n)
 	rec.Step = s.Step
 	rec.LR = cfg.Schedule().At(s.Step - 1)
 	rec.Seconds = time.Since(t0).Seconds()
 	return rec, nil
+}
+
+// DivergedError stops a run whose loss became NaN or infinite (the paper's "Nan" rows): the epoch is not
+// recorded or checkpointed, so the run's state holds the epochs before it.
+type DivergedError struct {
+	Epoch int     // 1-based
+	Value float64 // the epoch's mean loss: NaN or ±Inf
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("training diverged: loss %v in epoch %d", e.Value, e.Epoch)
 }
 
 func subset(src datasets.Source, limit int, seed uint64) []int {
