@@ -214,8 +214,10 @@ func AddDepthwise(x, w *Node, opts ConvOpts, aopts AddOpts) *Node {
 	w = aopts.weight(w)
 	return depthwiseTaps(x, w, k, opts.stride(),
 		func(tap, wt *Node) *Node { return Neg(Abs(Sub(tap, wt))) },
-		func(v, tap, wt *Node) (dTap, dW *Node) {
-			return Mul(v, ClipScalar(Sub(wt, tap), -1, 1)), Mul(v, Sub(tap, wt))
+		depthwiseGrad{
+			dx:    func(v, xin, wt *Node) *Node { return Mul(v, ClipScalar(Sub(wt, xin), -1, 1)) },
+			needX: true,
+			dw:    func(v, tap, wt *Node) *Node { return Mul(v, Sub(tap, wt)) },
 		})
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/shiftaddaug/shiftaddaug/kernels"
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 	"github.com/shiftaddaug/shiftaddaug/pkg/hybrid"
 )
@@ -197,16 +198,18 @@ func (b *builder) batchNorm(ctx *context.Context, x *Node, c channels) *Node {
 	return batchNorm(ctx, x, c, b.pass)
 }
 
+// activation applies a; the clipping ones are kernels' (GoMLX's ops and gradient values, the gradient mask
+// computed once instead of through Max/Min's Sign-based indicators).
 func activation(x *Node, a arch.Act) *Node {
 	switch a {
 	case arch.ActReLU:
-		return Max(x, ZerosLike(x))
+		return kernels.ReLU(x)
 	case arch.ActReLU6:
-		return ClipScalar(x, 0, 6)
+		return kernels.ReLU6(x)
 	case arch.ActHSwish:
-		return Mul(x, DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6))
+		return kernels.HardSwish(x)
 	case arch.ActHSigmoid:
-		return DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6)
+		return kernels.HardSigmoid(x)
 	}
 	return x
 }
