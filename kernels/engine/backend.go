@@ -31,6 +31,7 @@ type Backend struct {
 	backends.Backend // the wrapped *simplego.Backend
 	config           string
 	fastOps          bool // use the reformulated ops of fastops.go
+	fastExec         bool // the executors of executors.go run this backend's ops
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -49,14 +50,19 @@ var _ backends.Backend = (*Backend)(nil)
 // default: it sums in another order than SimpleGo's automatic choice, and the augadd training trajectory (AdderNet's
 // normalised gradients amplify rounding) then differs from the reference backend's.
 //
-// The engine's own option "nofastops" switches off the reformulated ops of fastops.go (broadcasting binary ops,
-// Identity elision); it is removed before the rest goes to SimpleGo.
+// The engine's own options are removed before the rest goes to SimpleGo: "nofastops" switches off the reformulated
+// ops of fastops.go (broadcasting binary ops, Identity elision) and the fast executors of executors.go;
+// "nofastexec" switches off only the executors.
 func NewEngine(config string) (*Backend, error) {
-	fast := true
+	fast, fastExec := true, true
 	var kept []string
 	for _, opt := range strings.Split(config, ",") {
-		if strings.TrimSpace(opt) == optNoFastOps {
-			fast = false
+		switch strings.TrimSpace(opt) {
+		case optNoFastOps:
+			fast, fastExec = false, false
+			continue
+		case optNoFastExec:
+			fastExec = false
 			continue
 		}
 		kept = append(kept, opt)
@@ -75,12 +81,30 @@ func NewEngine(config string) (*Backend, error) {
 	label := config
 	if !fast {
 		label += "," + optNoFastOps
+	} else if !fastExec {
+		label += "," + optNoFastExec
 	}
-	return &Backend{Backend: sg, config: label, fastOps: fast}, nil
+	if fastExec {
+		if err := registerFast(sg); err != nil {
+			// Only a different GoMLX version gets here; the engine still works, at stock SimpleGo speed.
+			label += ",nofastexec(" + err.Error() + ")"
+			fastExec = false
+		}
+	}
+	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec}, nil
 }
 
-// optNoFastOps is the engine option that switches fastops.go off.
-const optNoFastOps = "nofastops"
+// Engine options: optNoFastOps switches fastops.go and executors.go off, optNoFastExec only executors.go.
+const (
+	optNoFastOps  = "nofastops"
+	optNoFastExec = "nofastexec"
+)
+
+// Finalize implements backends.Backend: SimpleGo's, after taking the backend off the fast executors' list.
+func (b *Backend) Finalize() {
+	unregisterFast(b.Backend)
+	b.Backend.Finalize()
+}
 
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }

@@ -1,0 +1,487 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe" // go:linkname and the layout mirrors below
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Faster executors for a few SimpleGo ops, installed into SimpleGo's own executor table.
+//
+// fastops.go can only compose SimpleGo ops, and SimpleGo v0.26.0 runs most of them on one core with a multi-axis
+// index iterator per element: ReduceSum (batch-norm statistics, per-channel weight gradients), Slice (depthwise
+// taps, im2col) and the elementwise binary ops were ~30% of a res-96 training step (BENCH.md). SimpleGo keeps its
+// executors in a package-level table (nodeExecutors, with a "priorityUser" level meant for overrides) but exports no
+// way to set it, so this file reaches it with go:linkname, and reads Node and Buffer fields through mirror structs.
+//
+// Safety: the mirrors are checked field by field (name, type, offset) against SimpleGo's types with reflect when the
+// package loads; on any mismatch (a different GoMLX version) nothing is installed and everything runs on stock
+// SimpleGo. Each installed executor calls the stock one unless its backend is one this engine created with fast ops
+// on (so a plain SimpleGo backend in the same process, the conformance tests' reference, is untouched) and the op
+// is float32 in a pattern handled here. The results are bit-identical to SimpleGo's: elementwise ops compute the
+// same per-element expressions, and each reduced element sums its terms in SimpleGo's order (increasing operand
+// index), so training trajectories do not move (AdderNet's normalised gradients amplify any reordering).
+
+//go:linkname simplegoNodeExecutors github.com/gomlx/gomlx/backends/simplego.nodeExecutors
+var simplegoNodeExecutors [backends.OpTypeLast]nodeExecutor
+
+//go:linkname simplegoGetBufferForShape github.com/gomlx/gomlx/backends/simplego.(*Backend).getBufferForShape
+func simplegoGetBufferForShape(b *simplego.Backend, shape shapes.Shape) *simplego.Buffer
+
+// nodeExecutor is SimpleGo's executor signature (simplego.nodeExecutor).
+type nodeExecutor func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer,
+	inputsOwned []bool) (*simplego.Buffer, error)
+
+// bufferLayout mirrors simplego.Buffer.
+type bufferLayout struct {
+	shape shapes.Shape
+	valid bool
+	flat  any
+}
+
+// nodeLayout mirrors simplego.Node.
+type nodeLayout struct {
+	builderIdx         int
+	inputs             []*simplego.Node
+	opType             backends.OpType
+	shape              shapes.Shape
+	builder            *simplego.Builder
+	multiOutputsShapes []shapes.Shape
+	multiOutputsNodes  []*simplego.Node
+	isNodeSelectOutput bool
+	selectOutputIdx    int
+	data               any
+}
+
+// sliceLayout mirrors simplego.sliceNode, the data of a Slice node.
+type sliceLayout struct {
+	starts, limits, strides []int
+}
+
+func bufferOf(b *simplego.Buffer) *bufferLayout { return (*bufferLayout)(unsafe.Pointer(b)) }
+func nodeOf(n *simplego.Node) *nodeLayout       { return (*nodeLayout)(unsafe.Pointer(n)) }
+
+// sameLayout reports whether struct types a and b have the same fields (names, types, offsets) and size.
+func sameLayout(a, b reflect.Type) error {
+	if a.NumField() != b.NumField() || a.Size() != b.Size() {
+		return fmt.Errorf("%s: %d fields, %d bytes; mirror %s: %d fields, %d bytes", a, a.NumField(), a.Size(),
+			b, b.NumField(), b.Size())
+	}
+	for i := range a.NumField() {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || fa.Offset != fb.Offset || fa.Type.String() != fb.Type.String() {
+			return fmt.Errorf("%s.%s (%s at %d) does not match mirror %s (%s at %d)", a, fa.Name, fa.Type, fa.Offset,
+				fb.Name, fb.Type, fb.Offset)
+		}
+	}
+	return nil
+}
+
+var (
+	// fastExecErr says why the executors could not be installed (nil when they are).
+	fastExecErr error
+	// fastBackends are the SimpleGo backends created by NewEngine with fast executors on.
+	fastBackends sync.Map // *simplego.Backend -> struct{}
+	installOnce  sync.Once
+)
+
+// sliceNodeType is the dynamic type of a Slice node's data, learnt from a probe graph.
+var sliceNodeType reflect.Type
+
+// installFastExecutors checks the layouts and installs the executors, once per process.
+func installFastExecutors() error {
+	installOnce.Do(func() {
+		if err := sameLayout(reflect.TypeFor[simplego.Buffer](), reflect.TypeFor[bufferLayout]()); err != nil {
+			fastExecErr = err
+			return
+		}
+		if err := sameLayout(reflect.TypeFor[simplego.Node](), reflect.TypeFor[nodeLayout]()); err != nil {
+			fastExecErr = err
+			return
+		}
+		if err := probeSliceData(); err != nil {
+			fastExecErr = err
+			return
+		}
+		for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
+			backends.OpTypeDiv, backends.OpTypeMax, backends.OpTypeMin} {
+			stock := simplegoNodeExecutors[op]
+			if stock == nil {
+				fastExecErr = fmt.Errorf("SimpleGo has no executor for %s", op)
+				return
+			}
+			simplegoNodeExecutors[op] = binaryExecutor(op, stock)
+		}
+		simplegoNodeExecutors[backends.OpTypeReduceSum] = reduceSumExecutor(simplegoNodeExecutors[backends.OpTypeReduceSum])
+		simplegoNodeExecutors[backends.OpTypeSlice] = sliceExecutor(simplegoNodeExecutors[backends.OpTypeSlice])
+	})
+	return fastExecErr
+}
+
+// probeSliceData builds a Slice node on a scratch SimpleGo backend to check its data's layout.
+func probeSliceData() error {
+	sg, err := simplego.New("")
+	if err != nil {
+		return err
+	}
+	defer sg.Finalize()
+	b := sg.Builder("probe")
+	p, err := b.Parameter("x", shapes.Make(dtypes.Float32, 4, 4), nil)
+	if err != nil {
+		return err
+	}
+	s, err := b.Slice(p, []int{1, 0}, []int{3, 4}, []int{1, 2})
+	if err != nil {
+		return err
+	}
+	data := nodeOf(s.(*simplego.Node)).data
+	t := reflect.TypeOf(data)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("SimpleGo's Slice node data is %T, not a pointer to a struct", data)
+	}
+	if err := sameLayout(t.Elem(), reflect.TypeFor[sliceLayout]()); err != nil {
+		return err
+	}
+	sl := sliceOf(data)
+	if fmt.Sprint(sl.starts, sl.limits, sl.strides) != "[1 0] [3 4] [1 2]" {
+		return fmt.Errorf("SimpleGo's Slice node data reads as %v %v %v", sl.starts, sl.limits, sl.strides)
+	}
+	sliceNodeType = t
+	return nil
+}
+
+// sliceOf reads a Slice node's data (a *simplego.sliceNode) through its mirror.
+func sliceOf(data any) *sliceLayout {
+	return (*sliceLayout)((*[2]unsafe.Pointer)(unsafe.Pointer(&data))[1])
+}
+
+// registerFast marks a SimpleGo backend as one whose ops may take the fast executors.
+func registerFast(sg backends.Backend) error {
+	s, ok := sg.(*simplego.Backend)
+	if !ok {
+		return fmt.Errorf("backend is a %T, not SimpleGo's", sg)
+	}
+	if err := installFastExecutors(); err != nil {
+		return err
+	}
+	fastBackends.Store(s, struct{}{})
+	return nil
+}
+
+func unregisterFast(sg backends.Backend) {
+	if s, ok := sg.(*simplego.Backend); ok {
+		fastBackends.Delete(s)
+	}
+}
+
+// fastExecRuns counts the ops the fast executors ran (the tests check they are reached).
+var fastExecRuns atomic.Int64
+
+func isFast(b *simplego.Backend) bool {
+	_, ok := fastBackends.Load(b)
+	return ok
+}
+
+// parallelChunk is the fewest elements worth a goroutine of their own.
+const parallelChunk = 1 << 15
+
+// parallelFor runs body over [0, n) in up to GOMAXPROCS contiguous ranges, inline when the work (elements
+// touched) is small.
+func parallelFor(n, work int, body func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), work/parallelChunk)
+	if workers <= 1 || n < 2 {
+		body(0, n)
+		return
+	}
+	workers = min(workers, n)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		if w == workers-1 {
+			body(lo, hi) // the calling goroutine takes the last range
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// binaryExecutor runs a float32 elementwise op on operands of the output's shape (or a scalar rhs) in parallel.
+func binaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		if !isFast(backend) || n.shape.DType != dtypes.Float32 || n.shape.Size() < 2*parallelChunk {
+			return stock(backend, node, inputs, owned)
+		}
+		lhs, rhs := bufferOf(inputs[0]), bufferOf(inputs[1])
+		scalarRHS := rhs.shape.Size() == 1 && lhs.shape.Equal(n.shape)
+		if !scalarRHS && (!lhs.shape.Equal(n.shape) || !rhs.shape.Equal(n.shape)) {
+			return stock(backend, node, inputs, owned)
+		}
+		// Reuse an owned input as the output, as SimpleGo does (rhs first, then lhs).
+		var out *simplego.Buffer
+		switch {
+		case owned[1] && rhs.shape.Equal(n.shape):
+			out, inputs[1] = inputs[1], nil
+		case owned[0] && lhs.shape.Equal(n.shape):
+			out, inputs[0] = inputs[0], nil
+		default:
+			out = simplegoGetBufferForShape(backend, n.shape)
+		}
+		fastExecRuns.Add(1)
+		x, y, z := lhs.flat.([]float32), rhs.flat.([]float32), bufferOf(out).flat.([]float32)
+		f := binaryKernel(op, scalarRHS)
+		parallelFor(len(z), len(z), func(lo, hi int) { f(x, y, z, lo, hi) })
+		return out, nil
+	}
+}
+
+// binaryKernel is the loop of op over [lo, hi); y is a one-element slice when scalar. z may alias x or y.
+func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, hi int) {
+	// The per-element expressions are SimpleGo's (gen_exec_binary.go): lhs op rhs, and Go's max/min builtins.
+	if scalar {
+		switch op {
+		case backends.OpTypeAdd:
+			return func(x, y, z []float32, lo, hi int) {
+				c := y[0]
+				for i := lo; i < hi; i++ {
+					z[i] = x[i] + c
+				}
+			}
+		case backends.OpTypeSub:
+			return func(x, y, z []float32, lo, hi int) {
+				c := y[0]
+				for i := lo; i < hi; i++ {
+					z[i] = x[i] - c
+				}
+			}
+		case backends.OpTypeMul:
+			return func(x, y, z []float32, lo, hi int) {
+				c := y[0]
+				for i := lo; i < hi; i++ {
+					z[i] = x[i] * c
+				}
+			}
+		case backends.OpTypeDiv:
+			return func(x, y, z []float32, lo, hi int) {
+				c := y[0]
+				for i := lo; i < hi; i++ {
+					z[i] = x[i] / c
+				}
+			}
+		case backends.OpTypeMax:
+			return func(x, y, z []float32, lo, hi int) {
+				c := y[0]
+				for i := lo; i < hi; i++ {
+					z[i] = max(x[i], c)
+				}
+			}
+		case backends.OpTypeMin:
+			return func(x, y, z []float32, lo, hi int) {
+				c := y[0]
+				for i := lo; i < hi; i++ {
+					z[i] = min(x[i], c)
+				}
+			}
+		}
+	}
+	switch op {
+	case backends.OpTypeAdd:
+		return func(x, y, z []float32, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = x[i] + y[i]
+			}
+		}
+	case backends.OpTypeSub:
+		return func(x, y, z []float32, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = x[i] - y[i]
+			}
+		}
+	case backends.OpTypeMul:
+		return func(x, y, z []float32, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = x[i] * y[i]
+			}
+		}
+	case backends.OpTypeDiv:
+		return func(x, y, z []float32, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = x[i] / y[i]
+			}
+		}
+	case backends.OpTypeMax:
+		return func(x, y, z []float32, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = max(x[i], y[i])
+			}
+		}
+	case backends.OpTypeMin:
+		return func(x, y, z []float32, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = min(x[i], y[i])
+			}
+		}
+	}
+	panic(fmt.Sprintf("binaryKernel: no kernel for %s", op))
+}
+
+// reduceSumExecutor sums float32 operands whose reduced axes form one contiguous block of axes: with the operand
+// viewed as [outer, r, inner] (outer and inner kept, r reduced), out[o, i] = Σ_j x[o, j, i], each sum taken in
+// increasing j as SimpleGo's flat-order loop does; the work is split over outputs. Other patterns go to SimpleGo.
+func reduceSumExecutor(stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		x := bufferOf(inputs[0])
+		axes, ok := n.data.([]int)
+		if !isFast(backend) || !ok || len(axes) == 0 || n.shape.DType != dtypes.Float32 {
+			return stock(backend, node, inputs, owned)
+		}
+		outer, r, inner, ok := reduceBlock(x.shape.Dimensions, axes)
+		if !ok {
+			return stock(backend, node, inputs, owned)
+		}
+		fastExecRuns.Add(1)
+		out := simplegoGetBufferForShape(backend, n.shape)
+		xs, zs := x.flat.([]float32), bufferOf(out).flat.([]float32)
+		total := outer * r * inner
+		if inner == 1 {
+			// Rows: out[o] = Σ_j x[o, j].
+			parallelFor(outer, total, func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					row := xs[o*r : (o+1)*r]
+					var s float32
+					for _, v := range row {
+						s += v
+					}
+					zs[o] = s
+				}
+			})
+			return out, nil
+		}
+		// Columns: out[o, :] accumulates rows x[o, j, :] in increasing j; split over inner ranges when outer is
+		// small, so each output still sums in SimpleGo's order.
+		for o := range outer {
+			z := zs[o*inner : (o+1)*inner]
+			base := o * r * inner
+			parallelFor(inner, r*inner, func(lo, hi int) {
+				clear(z[lo:hi])
+				for j := range r {
+					row := xs[base+j*inner : base+(j+1)*inner]
+					zz := z[lo:hi]
+					for i, v := range row[lo:hi] {
+						zz[i] += v
+					}
+				}
+			})
+		}
+		return out, nil
+	}
+}
+
+// reduceBlock views dims as [outer, r, inner] when the reduced axes are one contiguous block.
+func reduceBlock(dims, axes []int) (outer, r, inner int, ok bool) {
+	lo, hi := len(dims), -1
+	seen := make(map[int]bool, len(axes))
+	for _, a := range axes {
+		if a < 0 || a >= len(dims) || seen[a] {
+			return 0, 0, 0, false
+		}
+		seen[a] = true
+		lo, hi = min(lo, a), max(hi, a)
+	}
+	if hi-lo+1 != len(axes) {
+		return 0, 0, 0, false
+	}
+	outer, r, inner = 1, 1, 1
+	for a, d := range dims {
+		switch {
+		case a < lo:
+			outer *= d
+		case a > hi:
+			inner *= d
+		default:
+			r *= d
+		}
+	}
+	return outer, r, inner, true
+}
+
+// sliceExecutor copies a float32 Slice by runs: the innermost axis with stride 1 is copied with copy(), the rest
+// walk the output's index space row by row. Rows are split over goroutines when large.
+func sliceExecutor(stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		x := bufferOf(inputs[0])
+		if !isFast(backend) || n.shape.DType != dtypes.Float32 || reflect.TypeOf(n.data) != sliceNodeType ||
+			n.shape.Rank() == 0 {
+			return stock(backend, node, inputs, owned)
+		}
+		p := sliceOf(n.data)
+		dims, outDims := x.shape.Dimensions, n.shape.Dimensions
+		rank := len(dims)
+		strides := make([]int, rank) // operand flat strides scaled by the slice strides
+		start := 0
+		step := 1
+		for a := rank - 1; a >= 0; a-- {
+			strides[a] = step * p.strides[a]
+			start += step * p.starts[a]
+			step *= dims[a]
+		}
+		fastExecRuns.Add(1)
+		out := simplegoGetBufferForShape(backend, n.shape)
+		xs, zs := x.flat.([]float32), bufferOf(out).flat.([]float32)
+		last := outDims[rank-1]
+		rows := len(zs) / max(last, 1)
+		if last == 0 || rows == 0 {
+			return out, nil
+		}
+		lastStride := strides[rank-1]
+		parallelFor(rows, len(zs), func(lo, hi int) {
+			// Operand offset of output row lo.
+			idx := make([]int, rank-1)
+			rem := lo
+			off := start
+			for a := rank - 2; a >= 0; a-- {
+				idx[a] = rem % outDims[a]
+				rem /= outDims[a]
+				off += idx[a] * strides[a]
+			}
+			for row := lo; row < hi; row++ {
+				z := zs[row*last : (row+1)*last]
+				if lastStride == 1 {
+					copy(z, xs[off:off+last])
+				} else {
+					for i := range z {
+						z[i] = xs[off+i*lastStride]
+					}
+				}
+				for a := rank - 2; a >= 0; a-- {
+					idx[a]++
+					off += strides[a]
+					if idx[a] < outDims[a] {
+						break
+					}
+					off -= idx[a] * strides[a]
+					idx[a] = 0
+				}
+			}
+		})
+		return out, nil
+	}
+}

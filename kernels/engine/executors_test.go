@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// Conformance of the fast executors (executors.go) with stock SimpleGo: every op pattern they take over, on
+// random shapes, starts, strides and values, must give bit-identical results (same bits, signed zeros and
+// infinities included; any NaN matches any NaN), including sizes large enough to run in parallel.
+
+func newFastEngine(t *testing.T) *Backend {
+	t.Helper()
+	b, err := NewEngine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.fastExec {
+		t.Fatalf("fast executors not installed: %s", b.Label())
+	}
+	t.Cleanup(b.Finalize)
+	return b
+}
+
+// runOn evaluates f on backend be with the given inputs and returns its flat float32 output.
+func runOn(t *testing.T, be backends.Backend, f func(xs []*Node) *Node, inputs ...*tensors.Tensor) []float32 {
+	t.Helper()
+	exec, err := NewExec(be, func(xs []*Node) *Node { return f(xs) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := make([]any, len(inputs))
+	for i, x := range inputs {
+		c, err := x.LocalClone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args[i] = c
+	}
+	outs, err := exec.Exec(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensors.MustCopyFlatData[float32](outs[0])
+}
+
+func bitIdentical(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		g, w := float64(got[i]), float64(want[i])
+		if math.IsNaN(g) && math.IsNaN(w) {
+			continue // NaN payloads and signs depend on the operand order the compiler picks for x+y
+		}
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d = %v (%#x), stock SimpleGo %v (%#x)", what, i, got[i],
+				math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+// specialValues sprinkles zeros of both signs, infinities and NaN into x.
+func specialValues(rng *rand.Rand, x *tensors.Tensor) {
+	tensors.MutableFlatData(x, func(v []float32) {
+		for range max(1, len(v)/50) {
+			v[rng.IntN(len(v))] = []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
+				float32(math.Inf(-1)), float32(math.NaN())}[rng.IntN(5)]
+		}
+	})
+}
+
+func TestFastExecBinaryOps(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 1))
+	ops := map[string]func(a, b *Node) *Node{"Add": Add, "Sub": Sub, "Mul": Mul, "Div": Div, "Max": Max, "Min": Min}
+	for _, dims := range [][]int{{3, 5}, {64, 24, 24, 16}, {2, 33, 17, 129}, {100003}} {
+		for name, op := range ops {
+			a, b := randTensor(rng, dims), randTensor(rng, dims)
+			specialValues(rng, a)
+			specialValues(rng, b)
+			c := randTensor(rng, []int{})
+			for _, tc := range []struct {
+				what string
+				f    func(xs []*Node) *Node
+				in   []*tensors.Tensor
+			}{
+				{"same shape", func(xs []*Node) *Node { return op(xs[0], xs[1]) }, []*tensors.Tensor{a, b}},
+				// An owned operand (the result of another op) may be reused as the output.
+				{"owned lhs", func(xs []*Node) *Node { return op(Neg(xs[0]), xs[1]) }, []*tensors.Tensor{a, b}},
+				{"owned rhs", func(xs []*Node) *Node { return op(xs[0], Abs(xs[1])) }, []*tensors.Tensor{a, b}},
+				{"scalar rhs", func(xs []*Node) *Node { return op(xs[0], xs[1]) }, []*tensors.Tensor{a, c}},
+			} {
+				what := fmt.Sprintf("%s %s %v", name, tc.what, dims)
+				before := fastExecRuns.Load()
+				got := runOn(t, fast, tc.f, tc.in...)
+				if a.Shape().Size() >= 2*parallelChunk && fastExecRuns.Load() == before {
+					t.Fatalf("%s: the fast executor did not run", what)
+				}
+				bitIdentical(t, what, got, runOn(t, stock, tc.f, tc.in...))
+			}
+		}
+	}
+}
+
+func TestFastExecReduceSum(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 2))
+	cases := []struct {
+		dims []int
+		axes []int
+	}{
+		{[]int{64, 24, 24, 48}, []int{0, 1, 2}}, // batch-norm statistics: columns
+		{[]int{64, 24, 24, 48}, []int{3}},       // rows
+		{[]int{64, 24, 24, 48}, []int{1, 2}},    // outer and inner kept
+		{[]int{64, 24, 24, 48}, []int{0, 2}},    // not one block: stock SimpleGo
+		{[]int{5, 7}, []int{0}},
+		{[]int{5, 7}, []int{1}},
+		{[]int{5, 7}, []int{0, 1}},
+		{[]int{3, 1, 4, 200000}, []int{0, 1, 2}},
+		{[]int{300000, 2}, []int{0}},
+	}
+	for _, tc := range cases {
+		x := randTensor(rng, tc.dims)
+		f := func(xs []*Node) *Node { return ReduceSum(xs[0], tc.axes...) }
+		what := fmt.Sprintf("ReduceSum%v of %v", tc.axes, tc.dims)
+		before := fastExecRuns.Load()
+		got := runOn(t, fast, f, x)
+		if _, _, _, block := reduceBlock(tc.dims, tc.axes); block && fastExecRuns.Load() == before {
+			t.Fatalf("%s: the fast executor did not run", what)
+		}
+		bitIdentical(t, what, got, runOn(t, stock, f, x))
+		specialValues(rng, x)
+		bitIdentical(t, what+" with NaN/Inf", runOn(t, fast, f, x), runOn(t, stock, f, x))
+	}
+}
+
+func TestFastExecSlice(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 3))
+	for trial := range 60 {
+		rank := 1 + rng.IntN(4)
+		dims := make([]int, rank)
+		for i := range dims {
+			dims[i] = 1 + rng.IntN(20)
+		}
+		if trial%10 == 0 {
+			dims = []int{64, 50, 50, 24} // large enough for the parallel path
+			rank = 4
+		}
+		specs := make([]SliceAxisSpec, rank)
+		for a, d := range dims {
+			start := rng.IntN(d)
+			end := start + 1 + rng.IntN(d-start)
+			stride := 1 + rng.IntN(3)
+			specs[a] = AxisRange(start, end).Stride(stride)
+		}
+		x := randTensor(rng, dims)
+		f := func(xs []*Node) *Node { return Slice(xs[0], specs...) }
+		what := fmt.Sprintf("Slice of %v (trial %d)", dims, trial)
+		before := fastExecRuns.Load()
+		got := runOn(t, fast, f, x)
+		if fastExecRuns.Load() == before {
+			t.Fatalf("%s: the fast executor did not run", what)
+		}
+		bitIdentical(t, what, got, runOn(t, stock, f, x))
+	}
+}
+
+// TestFastExecReferenceUntouched checks that a plain SimpleGo backend in the same process keeps its own executors:
+// the conformance tests above would otherwise compare the fast executors with themselves.
+func TestFastExecReferenceUntouched(t *testing.T) {
+	_ = newFastEngine(t)
+	stock := newStockSimpleGo(t)
+	if isFast(stock.(*simplego.Backend)) {
+		t.Fatal("a plain SimpleGo backend is on the fast executors' list")
+	}
+}
