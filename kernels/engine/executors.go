@@ -122,6 +122,10 @@ func installFastExecutors() error {
 		}
 		simplegoNodeExecutors[backends.OpTypeReduceSum] = reduceSumExecutor(simplegoNodeExecutors[backends.OpTypeReduceSum])
 		simplegoNodeExecutors[backends.OpTypeSlice] = sliceExecutor(simplegoNodeExecutors[backends.OpTypeSlice])
+		simplegoNodeExecutors[backends.OpTypeBroadcastInDim] = broadcastInDimExecutor(
+			simplegoNodeExecutors[backends.OpTypeBroadcastInDim])
+		simplegoNodeExecutors[backends.OpTypeConcatenate] = concatenateExecutor(
+			simplegoNodeExecutors[backends.OpTypeConcatenate])
 	})
 	return fastExecErr
 }
@@ -480,6 +484,141 @@ func sliceExecutor(stock nodeExecutor) nodeExecutor {
 					off -= idx[a] * strides[a]
 					idx[a] = 0
 				}
+			}
+		})
+		return out, nil
+	}
+}
+
+// broadcastInDimExecutor expands a float32 operand whose axes map, in order, onto output axes (broadcastAxes
+// increasing; a size-1 operand axis may grow): the output axes are grouped into runs that are either copied from the operand or repeated, and
+// the innermost run is a contiguous copy or fill instead of SimpleGo's per-element index iterator.
+func broadcastInDimExecutor(stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		x := bufferOf(inputs[0])
+		axes, ok := n.data.([]int)
+		if !isFast(backend) || !ok || n.shape.DType != dtypes.Float32 || x.shape.Size() <= 1 {
+			return stock(backend, node, inputs, owned)
+		}
+		outDims := n.shape.Dimensions
+		kept := make([]bool, len(outDims)) // output axis taken from the operand (same size)
+		prev := -1
+		for operandAxis, outAxis := range axes {
+			d := x.shape.Dimensions[operandAxis]
+			if outAxis <= prev || outAxis >= len(outDims) || (d != outDims[outAxis] && d != 1) {
+				return stock(backend, node, inputs, owned) // a transposition, or not a broadcast
+			}
+			prev = outAxis
+			kept[outAxis] = d == outDims[outAxis] && d > 1 // a size-1 operand axis is repeated
+		}
+		// Collapse consecutive output axes of the same kind (size-1 axes join either).
+		var groups []bcastGroup
+		for a, d := range outDims {
+			if d == 1 {
+				continue
+			}
+			if len(groups) > 0 && groups[len(groups)-1].kept == kept[a] {
+				groups[len(groups)-1].size *= d
+				continue
+			}
+			groups = append(groups, bcastGroup{size: d, kept: kept[a]})
+		}
+		fastExecRuns.Add(1)
+		out := simplegoGetBufferForShape(backend, n.shape)
+		xs, zs := x.flat.([]float32), bufferOf(out).flat.([]float32)
+		if len(groups) == 0 {
+			copy(zs, xs)
+			return out, nil
+		}
+		// Output and operand strides of each group.
+		outStride, inStride := make([]int, len(groups)), make([]int, len(groups))
+		os, is := 1, 1
+		for g := len(groups) - 1; g >= 0; g-- {
+			outStride[g] = os
+			os *= groups[g].size
+			if groups[g].kept {
+				inStride[g] = is
+				is *= groups[g].size
+			}
+		}
+		// Split the outermost group over goroutines.
+		parallelFor(groups[0].size, len(zs), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				bcastFill(groups[1:], outStride[1:], inStride[1:], xs[i*inStride[0]:], zs[i*outStride[0]:])
+			}
+		})
+		return out, nil
+	}
+}
+
+type bcastGroup struct {
+	size int
+	kept bool
+}
+
+// bcastFill writes one slab of a BroadcastInDim: groups are the inner groups; x starts at the operand element the
+// slab reads (advanced by the caller only along kept groups); z at the slab's first output.
+func bcastFill(groups []bcastGroup, outStride, inStride []int, x, z []float32) {
+	if len(groups) == 0 {
+		z[0] = x[0]
+		return
+	}
+	g := groups[0]
+	if len(groups) == 1 {
+		if g.kept {
+			copy(z[:g.size], x[:g.size])
+		} else {
+			v := x[0]
+			zz := z[:g.size]
+			for i := range zz {
+				zz[i] = v
+			}
+		}
+		return
+	}
+	for i := range g.size {
+		xi := x
+		if g.kept {
+			xi = x[i*inStride[0]:]
+		}
+		bcastFill(groups[1:], outStride[1:], inStride[1:], xi, z[i*outStride[0]:])
+	}
+}
+
+// concatenateExecutor is SimpleGo's block-copy Concatenate for float32, split over the outer blocks.
+func concatenateExecutor(stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		axis, ok := n.data.(int)
+		if !isFast(backend) || !ok || n.shape.DType != dtypes.Float32 || n.shape.Size() < 2*parallelChunk {
+			return stock(backend, node, inputs, owned)
+		}
+		dims := n.shape.Dimensions
+		outer, inner := 1, 1
+		for a, d := range dims {
+			if a < axis {
+				outer *= d
+			} else if a > axis {
+				inner *= d
+			}
+		}
+		fastExecRuns.Add(1)
+		out := simplegoGetBufferForShape(backend, n.shape)
+		zs := bufferOf(out).flat.([]float32)
+		rowOut := dims[axis] * inner
+		parallelFor(outer, len(zs), func(lo, hi int) {
+			off := 0
+			for _, in := range inputs {
+				b := bufferOf(in)
+				block := b.shape.Dimensions[axis] * inner
+				xs := b.flat.([]float32)
+				for o := lo; o < hi; o++ {
+					copy(zs[o*rowOut+off:o*rowOut+off+block], xs[o*block:(o+1)*block])
+				}
+				off += block
 			}
 		})
 		return out, nil

@@ -184,3 +184,61 @@ func TestFastExecReferenceUntouched(t *testing.T) {
 		t.Fatal("a plain SimpleGo backend is on the fast executors' list")
 	}
 }
+
+func TestFastExecBroadcastInDim(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 4))
+	cases := []struct {
+		what string
+		in   []int
+		f    func(x *Node) *Node
+	}{
+		{"per-channel [C] to NHWC", []int{48}, func(x *Node) *Node {
+			return ExpandAndBroadcast(x, []int{64, 24, 24, 48}, []int{0, 1, 2})
+		}},
+		{"[N,1,1,C] to NHWC", []int{64, 1, 1, 48}, func(x *Node) *Node { return BroadcastToDims(x, 64, 24, 24, 48) }},
+		{"[N,1] to [N,K]", []int{300, 1}, func(x *Node) *Node { return BroadcastToDims(x, 300, 500) }},
+		{"prefix", []int{7, 5}, func(x *Node) *Node { return BroadcastPrefix(x, 3, 2) }},
+		{"middle kept", []int{9}, func(x *Node) *Node { return ExpandAndBroadcast(x, []int{4, 9, 5}, []int{0, 2}) }},
+		{"scalar", []int{}, func(x *Node) *Node { return BroadcastToDims(x, 6, 7) }},
+		{"size-1 axes", []int{1, 5, 1}, func(x *Node) *Node { return BroadcastToDims(x, 1, 5, 3) }},
+	}
+	for _, tc := range cases {
+		x := randTensor(rng, tc.in)
+		f := func(xs []*Node) *Node { return tc.f(xs[0]) }
+		before := fastExecRuns.Load()
+		got := runOn(t, fast, f, x)
+		if x.Shape().Size() > 1 && fastExecRuns.Load() == before {
+			t.Fatalf("%s: the fast executor did not run", tc.what)
+		}
+		bitIdentical(t, tc.what, got, runOn(t, stock, f, x))
+	}
+}
+
+func TestFastExecConcatenate(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 5))
+	for _, tc := range []struct {
+		dims [][]int
+		axis int
+	}{
+		{[][]int{{64, 26, 1, 48}, {64, 26, 24, 48}, {64, 26, 1, 48}}, 2},
+		{[][]int{{64, 1, 26, 48}, {64, 24, 26, 48}}, 1},
+		{[][]int{{100000}, {30000}}, 0},
+		{[][]int{{70000, 3}, {70000, 1}}, 1},
+		{[][]int{{2, 3}, {2, 4}}, 1},
+	} {
+		ins := make([]*tensors.Tensor, len(tc.dims))
+		for i, d := range tc.dims {
+			ins[i] = randTensor(rng, d)
+		}
+		f := func(xs []*Node) *Node { return Concatenate(xs, tc.axis) }
+		what := fmt.Sprintf("Concatenate%v axis %d", tc.dims, tc.axis)
+		before := fastExecRuns.Load()
+		got := runOn(t, fast, f, ins...)
+		if len(got) >= 2*parallelChunk && fastExecRuns.Load() == before {
+			t.Fatalf("%s: the fast executor did not run", what)
+		}
+		bitIdentical(t, what, got, runOn(t, stock, f, ins...))
+	}
+}
