@@ -93,9 +93,9 @@ func PaperPreset(seeds []uint64) Preset {
 			for _, m := range Table3Methods {
 				c := train.DefaultConfig(model, m)
 				c.Data, c.Res, c.Batch, c.Epochs, c.WarmupEpochs = "cifar100", 160, 128, 155, 5
-				c.LR, c.BNCalib, c.StopWidthAugEpochs, c.Seed = 0.025, 16000, 75, seed
+				c.LR, c.BNCalib, c.StopWidthAugEpochs, c.Seed = train.NetAugLR(model, c.Batch), 16000, 75, seed
 				if model == "mbv3-w0.35" {
-					c.LR, c.WeightDecay = 0.1, 3e-5
+					c.WeightDecay = 3e-5
 				}
 				p.Runs = append(p.Runs, RunSpec{ID: fmt.Sprintf("table3-%s-%s-s%d", model, m, seed), Table: "table3", Config: c})
 			}
