@@ -16,14 +16,16 @@ import (
 
 // Faster executors for a few SimpleGo ops, installed into SimpleGo's own executor table.
 //
-// fastops.go can only compose SimpleGo ops, and SimpleGo v0.26.0 runs most of them on one core with a multi-axis
-// index iterator per element: ReduceSum (batch-norm statistics, per-channel weight gradients), Slice (depthwise
-// taps, im2col) and the elementwise binary ops were ~30% of a res-96 training step (BENCH.md). SimpleGo keeps its
+// fastops.go can only compose SimpleGo ops, and SimpleGo v0.26.0 runs most of them on one core, several with a
+// multi-axis index iterator per element: ReduceSum (batch-norm statistics, per-channel weight gradients), Slice
+// (depthwise taps, im2col), BroadcastInDim and the elementwise ops were ~30% of a res-96 training step (BENCH.md).
+// Installed here: elementwise Add/Sub/Mul/Div/Max/Min/Abs/Neg, ReduceSum over one block of axes, Slice,
+// BroadcastInDim and Concatenate. SimpleGo keeps its
 // executors in a package-level table (nodeExecutors, with a "priorityUser" level meant for overrides) but exports no
 // way to set it, so this file reaches it with go:linkname, and reads Node and Buffer fields through mirror structs.
 //
 // Safety: the mirrors are checked field by field (name, type, offset) against SimpleGo's types with reflect when the
-// package loads; on any mismatch (a different GoMLX version) nothing is installed and everything runs on stock
+// first engine is created; on any mismatch (a different GoMLX version) nothing is installed and everything runs on stock
 // SimpleGo. Each installed executor calls the stock one unless its backend is one this engine created with fast ops
 // on (so a plain SimpleGo backend in the same process, the conformance tests' reference, is untouched) and the op
 // is float32 in a pattern handled here. The results are bit-identical to SimpleGo's: elementwise ops compute the
@@ -126,6 +128,9 @@ func installFastExecutors() error {
 			simplegoNodeExecutors[backends.OpTypeBroadcastInDim])
 		simplegoNodeExecutors[backends.OpTypeConcatenate] = concatenateExecutor(
 			simplegoNodeExecutors[backends.OpTypeConcatenate])
+		for _, op := range []backends.OpType{backends.OpTypeAbs, backends.OpTypeNeg} {
+			simplegoNodeExecutors[op] = unaryExecutor(op, simplegoNodeExecutors[op])
+		}
 	})
 	return fastExecErr
 }
@@ -621,6 +626,46 @@ func concatenateExecutor(stock nodeExecutor) nodeExecutor {
 				off += block
 			}
 		})
+		return out, nil
+	}
+}
+
+// unaryExecutor runs float32 Abs and Neg on all cores with SimpleGo's per-element expressions (exec_unary.go: Abs
+// keeps -0 and NaN as they are), reusing an owned input as the output as SimpleGo does.
+func unaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		if !isFast(backend) || n.shape.DType != dtypes.Float32 || n.shape.Size() < 2*parallelChunk {
+			return stock(backend, node, inputs, owned)
+		}
+		fastExecRuns.Add(1)
+		in := inputs[0]
+		out := in
+		if owned[0] {
+			inputs[0] = nil
+		} else {
+			out = simplegoGetBufferForShape(backend, bufferOf(in).shape)
+		}
+		x, z := bufferOf(in).flat.([]float32), bufferOf(out).flat.([]float32)
+		switch op {
+		case backends.OpTypeAbs:
+			parallelFor(len(z), len(z), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					if v := x[i]; v < 0 {
+						z[i] = -v
+					} else {
+						z[i] = v
+					}
+				}
+			})
+		case backends.OpTypeNeg:
+			parallelFor(len(z), len(z), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					z[i] = -x[i]
+				}
+			})
+		}
 		return out, nil
 	}
 }

@@ -242,3 +242,29 @@ func TestFastExecConcatenate(t *testing.T) {
 		bitIdentical(t, what, got, runOn(t, stock, f, ins...))
 	}
 }
+
+func TestFastExecUnaryOps(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 6))
+	for _, dims := range [][]int{{3, 5}, {64, 24, 24, 16}} {
+		x := randTensor(rng, dims)
+		specialValues(rng, x)
+		for name, op := range map[string]func(*Node) *Node{"Abs": Abs, "Neg": Neg} {
+			for _, tc := range []struct {
+				what string
+				f    func(xs []*Node) *Node
+			}{
+				{"parameter", func(xs []*Node) *Node { return op(xs[0]) }},
+				{"owned", func(xs []*Node) *Node { return op(MulScalar(xs[0], 2)) }},
+			} {
+				what := fmt.Sprintf("%s %s %v", name, tc.what, dims)
+				before := fastExecRuns.Load()
+				got := runOn(t, fast, tc.f, x)
+				if x.Shape().Size() >= 2*parallelChunk && fastExecRuns.Load() == before {
+					t.Fatalf("%s: the fast executor did not run", what)
+				}
+				bitIdentical(t, what, got, runOn(t, stock, tc.f, x))
+			}
+		}
+	}
+}
