@@ -20,10 +20,7 @@ import (
 // row-major order and the tensor's dimensions. In an augmented network this is the wide tensor that the target
 // and the augmented channels share.
 func LayerWeights(ctx *context.Context, scope string) ([]float32, []int, error) {
-	c := ctx
-	for _, part := range splitScope(scope) {
-		c = c.In(part)
-	}
+	c := export.InScope(ctx, scope)
 	v := c.GetVariable("weights")
 	if v == nil {
 		return nil, nil, fmt.Errorf("no weights in scope %q (%s/weights): is it a layer of a network built in this context?",
@@ -45,20 +42,6 @@ func LayerWeights(ctx *context.Context, scope string) ([]float32, []int, error) 
 		return out, dims, nil
 	}
 	return nil, nil, fmt.Errorf("%s/weights has dtype %s, want a float", c.Scope(), t.DType())
-}
-
-func splitScope(s string) []string {
-	var parts []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '/' {
-			if i > start {
-				parts = append(parts, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return parts
 }
 
 // TargetWeights are one layer's weights as the target network uses them, at three stages (Fig. 2 and Fig. 7 of

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -86,10 +87,7 @@ type variable struct {
 }
 
 func readVariable(ctx *context.Context, scope, name string) (variable, error) {
-	c := ctx
-	for _, part := range splitScope(scope) {
-		c = c.In(part)
-	}
+	c := InScope(ctx, scope)
 	full := c.Scope() + "/" + name
 	v := c.GetVariable(name)
 	if v == nil {
@@ -113,18 +111,15 @@ func readVariable(ctx *context.Context, scope, name string) (variable, error) {
 	return out, nil
 }
 
-func splitScope(s string) []string {
-	var parts []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '/' {
-			if i > start {
-				parts = append(parts, s[start:i])
-			}
-			start = i + 1
+// InScope returns ctx moved into a layer scope as Specs names them ("blocks.3/expand": one ctx.In per
+// "/"-separated part; empty parts are skipped).
+func InScope(ctx *context.Context, scope string) *context.Context {
+	for _, part := range strings.Split(scope, "/") {
+		if part != "" {
+			ctx = ctx.In(part)
 		}
 	}
-	return parts
+	return ctx
 }
 
 // leading cuts the leading slice of shape target out of v (row-major). Axes listed in exact must match in
@@ -225,10 +220,7 @@ func remap(ctx *context.Context, opts Options, s LayerSpec, w []float32) ([]floa
 		var t *tensors.Tensor
 		var err error
 		if f := opts.Ops.MFWeightLayer; f != nil {
-			layerCtx := ctx.Checked(false)
-			for _, part := range splitScope(s.Scope) {
-				layerCtx = layerCtx.In(part)
-			}
+			layerCtx := InScope(ctx.Checked(false), s.Scope)
 			t, err = context.ExecOnce(opts.Backend, layerCtx, func(ctx *context.Context, w *graph.Node) *graph.Node {
 				ctx.SetTraining(w.Graph(), false)
 				return f(ctx, w, s.Op)
