@@ -15,9 +15,12 @@
 //
 // The default ("fast") formulation avoids every op that GoMLX's pure-Go backend
 // (simplego) lacks or runs slowly: padding is built with Concatenate, convolutions are
-// im2col-by-slices plus a matmul, depthwise is k² strided slices times per-channel
-// weights, and all of them have hand-written gradients (see CustomVJP) so that no Pad,
-// Reverse or outer-product-materialising DotGeneral gradient is ever emitted. The
+// im2col-by-slices plus a matmul (a 1×1 conv is one DotGeneral on the NHWC tensor),
+// depthwise is k² strided slices times per-channel weights, and all of them have
+// hand-written gradients (see CustomVJP) so that no Pad, Reverse or
+// outer-product-materialising DotGeneral gradient is ever emitted. On a backend that
+// implements DirectDepthwiser (the project's engine), the Mult depthwise conv is three
+// ConvGeneral ops instead, which that engine runs with direct kernels. The
 // "plain" formulation (graph.Convolve / graph.Dot with GoMLX's own gradients) is
 // selectable with ConvOpts.Plain, for XLA and for cross-checking.
 package kernels

@@ -84,6 +84,9 @@ func Conv(x, w *Node, opts ConvOpts) *Node {
 		return Convolve(x, w).StridePerAxis(s, s).PaddingPerDim([][2]int{{p, p}, {p, p}}).
 			DilationPerAxis(1, 1).Done()
 	}
+	if k == 1 && s == 1 {
+		return FastContract(x, Reshape(w, cin, cout))
+	}
 	patches := Im2Col(x, k, s)
 	pd := patches.Shape().Dimensions
 	m := pd[0] * pd[1] * pd[2]
@@ -92,7 +95,8 @@ func Conv(x, w *Node, opts ConvOpts) *Node {
 }
 
 // Depthwise is the multiplicative depthwise k×k convolution of x [N, H, W, C] with
-// w [k, k, C] or [k, k, 1, C], "same" padding, stride opts.Stride. The fast formulation
+// w [k, k, C] or [k, k, 1, C], "same" padding, stride opts.Stride. On a DirectDepthwiser backend
+// (the project's engine) the fast formulation is three ConvGeneral ops (depthwiseConv); elsewhere it
 // sums k² strided slices of the padded input times the per-channel tap weights, with a
 // hand-written gradient (dX: at stride 1 the tap gradients placed back, at stride ≥ 2 a
 // phase-wise correlation of the padded adjoint with the flipped taps; dW: per-tap reductions).
@@ -103,6 +107,9 @@ func Depthwise(x, w *Node, opts ConvOpts) *Node {
 		p := k / 2
 		return Convolve(x, Reshape(w, k, k, 1, c)).StridePerAxis(s, s).
 			PaddingPerDim([][2]int{{p, p}, {p, p}}).DilationPerAxis(1, 1).FeatureGroupCount(c).Done()
+	}
+	if directDepthwise(x.Graph()) {
+		return depthwiseConv(x, w, k, c, s)
 	}
 	return depthwiseTaps(x, w, k, s,
 		func(tap, wt *Node) *Node { return Mul(tap, wt) },
@@ -298,14 +305,11 @@ func phaseTaps(k, s, p, nq, o int) (taps [][]phaseTap, before, after int) {
 
 // Linear is the multiplicative fully connected layer: x [..., Cin] · w [Cin, Cout].
 func Linear(x, w *Node, opts ConvOpts) *Node {
-	cin, cout := linearWeightDims(x, w, "Linear")
+	linearWeightDims(x, w, "Linear")
 	if opts.Plain {
 		return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
 	}
-	lead := x.Shape().Dimensions[:x.Rank()-1]
-	m := x.Shape().Size() / cin
-	y := FastMatMul(Reshape(x, m, cin), w)
-	return Reshape(y, append(append([]int(nil), lead...), cout)...)
+	return FastContract(x, w)
 }
 
 func checkRank(x *Node, rank int, what string) {

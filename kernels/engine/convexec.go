@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Direct depthwise convolutions for SimpleGo's ConvGeneral (see kernels.DirectDepthwiser).
+//
+// SimpleGo computes ConvGeneral one output element at a time with multi-axis index iterators, and its batch grouping
+// pairs the wrong batch with each output channel when the groups hold one channel each (outputChannel/batchGroupCount
+// where XLA uses outputChannel/(channels/batchGroupCount)), so kernels.Depthwise used k² tap windows instead (about
+// 30 graph ops over the activations per layer). This executor runs the two convolutions a depthwise layer needs,
+// float32 and float64, on all cores:
+//   - depthwise: NHWC input (any input dilation), HWIO kernel [kh,kw,1,C], channel groups = C, any strides and
+//     paddings, no kernel dilation: the forward pass and (input dilation = stride) the input gradient. Each output
+//     element sums its taps in SimpleGo's order (kernel rows, then columns) from zero, so results are bit-identical
+//     to SimpleGo's.
+//   - depthwise filter gradient (kernels.depthwiseFilterGradAxes): input x [N,H,W,C] with C as batch and N as
+//     channels, kernel v [N,Ho,Wo,C], batch groups = C, stride 1, any kernel dilation and paddings; output
+//     [1,kh,kw,C]. Summed in the order n, ho, wo (SimpleGo's own result is wrong here, so there is no order to keep;
+//     the tests compare with a float64 reference).
+// Any other ConvGeneral goes to SimpleGo's executor.
+
+// convLayout mirrors simplego.convNode, the data of a ConvGeneral node.
+type convLayout struct {
+	axes              backends.ConvolveAxesConfig
+	strides           []int
+	paddings          [][2]int
+	inputDilations    []int
+	kernelDilations   []int
+	channelGroupCount int
+	batchGroupCount   int
+
+	hasInputDilations, hasKernelDilations            bool
+	inputStrides, inputSpatialStrides, kernelStrides []int
+
+	dilatedInputSpatialDims []int
+}
+
+// convNodeType is the dynamic type of a ConvGeneral node's data, learnt from a probe graph.
+var convNodeType reflect.Type
+
+// probeConvData builds a ConvGeneral node on a scratch SimpleGo backend to check its data's layout.
+func probeConvData() error {
+	sg, err := simplego.New("")
+	if err != nil {
+		return err
+	}
+	defer sg.Finalize()
+	b := sg.Builder("probe")
+	x, err := b.Parameter("x", shapes.Make(dtypes.Float32, 1, 5, 5, 4), nil)
+	if err != nil {
+		return err
+	}
+	w, err := b.Parameter("w", shapes.Make(dtypes.Float32, 3, 3, 1, 4), nil)
+	if err != nil {
+		return err
+	}
+	conv, err := b.ConvGeneral(x, w, nhwcAxes, []int{2, 1}, [][2]int{{1, 2}, {0, 1}}, []int{1, 3}, nil, 4, 1)
+	if err != nil {
+		return err
+	}
+	data := nodeOf(conv.(*simplego.Node)).data
+	t := reflect.TypeOf(data)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("SimpleGo's ConvGeneral node data is %T, not a pointer to a struct", data)
+	}
+	if err := sameLayout(t.Elem(), reflect.TypeFor[convLayout]()); err != nil {
+		return err
+	}
+	cv := convOf(data)
+	if got := fmt.Sprint(cv.strides, cv.paddings, cv.inputDilations, cv.channelGroupCount, cv.batchGroupCount,
+		cv.axes.KernelSpatial); got != "[2 1] [[1 2] [0 1]] [1 3] 4 1 [0 1]" {
+		return fmt.Errorf("SimpleGo's ConvGeneral node data reads as %s", got)
+	}
+	convNodeType = t
+	return nil
+}
+
+// nhwcAxes is the NHWC input, HWIO kernel, NHWC output configuration (kernels.nhwcConvAxes).
+var nhwcAxes = backends.ConvolveAxesConfig{
+	InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+	KernelInputChannels: 2, KernelOutputChannels: 3, KernelSpatial: []int{0, 1},
+	OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2},
+}
+
+// filterGradAxes is kernels.depthwiseFilterGradAxes.
+var filterGradAxes = backends.ConvolveAxesConfig{
+	InputBatch: 3, InputChannels: 0, InputSpatial: []int{1, 2},
+	KernelInputChannels: 0, KernelOutputChannels: 3, KernelSpatial: []int{1, 2},
+	OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2},
+}
+
+func sameAxes(a, b backends.ConvolveAxesConfig) bool {
+	return a.InputBatch == b.InputBatch && a.InputChannels == b.InputChannels &&
+		slices.Equal(a.InputSpatial, b.InputSpatial) && a.KernelInputChannels == b.KernelInputChannels &&
+		a.KernelOutputChannels == b.KernelOutputChannels && slices.Equal(a.KernelSpatial, b.KernelSpatial) &&
+		a.OutputBatch == b.OutputBatch && a.OutputChannels == b.OutputChannels &&
+		slices.Equal(a.OutputSpatial, b.OutputSpatial)
+}
+
+func convOf(data any) *convLayout {
+	return (*convLayout)((*[2]unsafe.Pointer)(unsafe.Pointer(&data))[1])
+}
+
+// convPlan is one depthwise convolution in NHWC terms.
+type convPlan struct {
+	n, h, w, c     int // input (undilated)
+	ho, wo         int // output
+	kh, kw         int // kernel
+	sh, sw         int // strides (forward) or kernel dilations (filter gradient)
+	dh, dw         int // input dilations (forward)
+	padTop, padLft int
+}
+
+func convExecutor(stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		if !isFast(backend) || reflect.TypeOf(n.data) != convNodeType {
+			return stock(backend, node, inputs, owned)
+		}
+		dt := n.shape.DType
+		if dt != dtypes.Float32 && dt != dtypes.Float64 {
+			return stock(backend, node, inputs, owned)
+		}
+		cv := convOf(n.data)
+		in, ker := bufferOf(inputs[0]), bufferOf(inputs[1])
+		if plan, ok := depthwisePlan(cv, in.shape, ker.shape, n.shape); ok {
+			fastExecRuns.Add(1)
+			out := simplegoGetBufferForShape(backend, n.shape)
+			if dt == dtypes.Float32 {
+				depthwiseForward(plan, in.flat.([]float32), ker.flat.([]float32), bufferOf(out).flat.([]float32))
+			} else {
+				depthwiseForward(plan, in.flat.([]float64), ker.flat.([]float64), bufferOf(out).flat.([]float64))
+			}
+			return out, nil
+		}
+		if plan, ok := filterGradPlan(cv, in.shape, ker.shape, n.shape); ok {
+			fastExecRuns.Add(1)
+			out := simplegoGetBufferForShape(backend, n.shape)
+			if dt == dtypes.Float32 {
+				depthwiseFilterGrad(plan, in.flat.([]float32), ker.flat.([]float32), bufferOf(out).flat.([]float32))
+			} else {
+				depthwiseFilterGrad(plan, in.flat.([]float64), ker.flat.([]float64), bufferOf(out).flat.([]float64))
+			}
+			return out, nil
+		}
+		return stock(backend, node, inputs, owned)
+	}
+}
+
+func allOnes(xs []int) bool {
+	for _, x := range xs {
+		if x != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// depthwisePlan matches a depthwise NHWC convolution (forward or input gradient).
+func depthwisePlan(cv *convLayout, in, ker, out shapes.Shape) (convPlan, bool) {
+	if in.Rank() != 4 || !sameAxes(cv.axes, nhwcAxes) || cv.batchGroupCount != 1 || !allOnes(cv.kernelDilations) {
+		return convPlan{}, false
+	}
+	c := in.Dimensions[3]
+	if cv.channelGroupCount != c || ker.Dimensions[2] != 1 || ker.Dimensions[3] != c || out.Dimensions[3] != c {
+		return convPlan{}, false
+	}
+	return convPlan{
+		n: in.Dimensions[0], h: in.Dimensions[1], w: in.Dimensions[2], c: c,
+		ho: out.Dimensions[1], wo: out.Dimensions[2], kh: ker.Dimensions[0], kw: ker.Dimensions[1],
+		sh: cv.strides[0], sw: cv.strides[1], dh: cv.inputDilations[0], dw: cv.inputDilations[1],
+		padTop: cv.paddings[0][0], padLft: cv.paddings[1][0],
+	}, true
+}
+
+// filterGradPlan matches a depthwise filter gradient (filterGradAxes).
+func filterGradPlan(cv *convLayout, in, ker, out shapes.Shape) (convPlan, bool) {
+	if in.Rank() != 4 || !sameAxes(cv.axes, filterGradAxes) || cv.channelGroupCount != 1 ||
+		!allOnes(cv.strides) || !allOnes(cv.inputDilations) {
+		return convPlan{}, false
+	}
+	c := in.Dimensions[3]
+	if cv.batchGroupCount != c || ker.Dimensions[0] != in.Dimensions[0] || ker.Dimensions[3] != c ||
+		out.Dimensions[0] != 1 || out.Dimensions[3] != c {
+		return convPlan{}, false
+	}
+	return convPlan{
+		n: in.Dimensions[0], h: in.Dimensions[1], w: in.Dimensions[2], c: c,
+		ho: ker.Dimensions[1], wo: ker.Dimensions[2], kh: out.Dimensions[1], kw: out.Dimensions[2],
+		sh: cv.kernelDilations[0], sw: cv.kernelDilations[1],
+		padTop: cv.paddings[0][0], padLft: cv.paddings[1][0],
+	}, true
+}
+
+// tapInput maps output position o and tap t to the input index along one axis, or -1 where the tap reads padding
+// or a hole of the input dilation.
+func tapInput(o, stride, t, pad, dil, size int) int {
+	q := o*stride + t - pad
+	if q < 0 || q > (size-1)*dil || q%dil != 0 {
+		return -1
+	}
+	return q / dil
+}
+
+// depthwiseForward: z[b,oh,ow,c] = Σ_{i,j} x[b, ih(oh,i), iw(ow,j), c]·k[i,j,c], taps in row-major order.
+func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
+	c := p.c
+	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			b, oh := r/p.ho, r%p.ho
+			zrow := z[r*p.wo*c : (r+1)*p.wo*c]
+			clear(zrow)
+			for i := range p.kh {
+				ih := tapInput(oh, p.sh, i, p.padTop, p.dh, p.h)
+				if ih < 0 {
+					continue
+				}
+				xrow := x[(b*p.h+ih)*p.w*c : (b*p.h+ih+1)*p.w*c]
+				for ow := range p.wo {
+					zp := zrow[ow*c : (ow+1)*c]
+					for j := range p.kw {
+						iw := tapInput(ow, p.sw, j, p.padLft, p.dw, p.w)
+						if iw < 0 {
+							continue
+						}
+						xp := xrow[iw*c : (iw+1)*c]
+						kp := k[(i*p.kw+j)*c : (i*p.kw+j+1)*c]
+						for ch := range zp {
+							zp[ch] += xp[ch] * kp[ch]
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// depthwiseFilterGrad: z[0,i,j,c] = Σ_{b,ho,wo} x[b, ho·sh+i−padTop, wo·sw+j−padLft, c]·v[b,ho,wo,c], summed in
+// the order b, ho, wo; the channels are split between the workers, so the result does not depend on their number.
+func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
+	c := p.c
+	parallelFor(c, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(c0, c1 int) {
+		cw := c1 - c0
+		acc := make([]T, p.kh*p.kw*cw)
+		for b := range p.n {
+			for oh := range p.ho {
+				vrow := v[(b*p.ho+oh)*p.wo*c : (b*p.ho+oh+1)*p.wo*c]
+				for i := range p.kh {
+					ih := tapInput(oh, p.sh, i, p.padTop, 1, p.h)
+					if ih < 0 {
+						continue
+					}
+					xrow := x[(b*p.h+ih)*p.w*c : (b*p.h+ih+1)*p.w*c]
+					for ow := range p.wo {
+						vp := vrow[ow*c+c0 : ow*c+c1]
+						for j := range p.kw {
+							iw := tapInput(ow, p.sw, j, p.padLft, 1, p.w)
+							if iw < 0 {
+								continue
+							}
+							xp := xrow[iw*c+c0 : iw*c+c1]
+							ap := acc[(i*p.kw+j)*cw : (i*p.kw+j+1)*cw]
+							for ch := range ap {
+								ap[ch] += xp[ch] * vp[ch]
+							}
+						}
+					}
+				}
+			}
+		}
+		for t := range p.kh * p.kw {
+			copy(z[t*c+c0:t*c+c1], acc[t*cw:(t+1)*cw])
+		}
+	})
+}

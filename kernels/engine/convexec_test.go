@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/shiftaddaug/shiftaddaug/kernels"
+)
+
+// TestFastExecDepthwiseConv: the direct depthwise ConvGeneral (forward pass, and input gradient with input
+// dilation) is bit-identical to SimpleGo's on random shapes, strides, paddings (asymmetric, zero, wider than the
+// kernel) and dilations, with zeros of both signs, infinities and NaN in the input.
+func TestFastExecDepthwiseConv(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(7, 9))
+	for trial := range 24 {
+		n, h, w, c := 1+rng.IntN(3), 1+rng.IntN(11), 1+rng.IntN(11), 1+rng.IntN(9)
+		kh, kw := 1+rng.IntN(4), 1+rng.IntN(4)
+		strides := []int{1 + rng.IntN(3), 1 + rng.IntN(3)}
+		dil := []int{1 + rng.IntN(3), 1 + rng.IntN(3)}
+		pads := [][2]int{{rng.IntN(kh + 1), rng.IntN(kh + 2)}, {rng.IntN(kw + 1), rng.IntN(kw + 2)}}
+		if trial == 0 { // large enough to run in parallel
+			n, h, w, c, kh, kw, strides, dil, pads = 4, 40, 40, 48, 3, 3, []int{1, 1}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}
+		}
+		if (h-1)*dil[0]+1+pads[0][0]+pads[0][1] < kh || (w-1)*dil[1]+1+pads[1][0]+pads[1][1] < kw {
+			continue
+		}
+		x, k := randTensor(rng, []int{n, h, w, c}), randTensor(rng, []int{kh, kw, 1, c})
+		specialValues(rng, x)
+		f := func(xs []*Node) *Node {
+			return ConvGeneral(xs[0], xs[1], nhwcAxes, strides, pads, dil, []int{1, 1}, c, 1) // nil kernel dilations crash SimpleGo
+		}
+		what := fmt.Sprintf("x [%d,%d,%d,%d] k %dx%d strides %v input dilations %v paddings %v", n, h, w, c, kh, kw,
+			strides, dil, pads)
+		before := fastExecRuns.Load()
+		got := runOn(t, fast, f, x, k)
+		if fastExecRuns.Load() == before {
+			t.Fatalf("%s: the fast executor did not run", what)
+		}
+		bitIdentical(t, what, got, runOn(t, stock, f, x, k))
+	}
+}
+
+// depthwiseFilterGradRef is the filter gradient in float64 loops: z[i,j,c] = Σ x[b, oh·sh+i−pt, ow·sw+j−pl, c]·v[b,oh,ow,c].
+func depthwiseFilterGradRef(x, v []float32, n, h, w, c, ho, wo, kh, kw, sh, sw, pt, pl int) []float64 {
+	z := make([]float64, kh*kw*c)
+	for b := range n {
+		for oh := range ho {
+			for ow := range wo {
+				for i := range kh {
+					for j := range kw {
+						ih, iw := oh*sh+i-pt, ow*sw+j-pl
+						if ih < 0 || ih >= h || iw < 0 || iw >= w {
+							continue
+						}
+						for ch := range c {
+							z[(i*kw+j)*c+ch] += float64(x[((b*h+ih)*w+iw)*c+ch]) * float64(v[((b*ho+oh)*wo+ow)*c+ch])
+						}
+					}
+				}
+			}
+		}
+	}
+	return z
+}
+
+// TestFastExecDepthwiseFilterGrad: the depthwise filter gradient (batch groups = channels) against float64 loops.
+// (SimpleGo's own ConvGeneral gets this configuration wrong, so it is not the reference here.)
+func TestFastExecDepthwiseFilterGrad(t *testing.T) {
+	fast := newFastEngine(t)
+	rng := rand.New(rand.NewPCG(7, 10))
+	for trial := range 16 {
+		n, h, w, c := 1+rng.IntN(3), 1+rng.IntN(11), 1+rng.IntN(11), 1+rng.IntN(9)
+		kh, kw := 1+rng.IntN(4), 1+rng.IntN(4)
+		sh, sw := 1+rng.IntN(3), 1+rng.IntN(3)
+		if trial == 0 {
+			n, h, w, c, kh, kw, sh, sw = 8, 32, 32, 48, 3, 3, 2, 2
+		}
+		pt, pl := kh/2, kw/2
+		ho, wo := (h+2*pt-kh)/sh+1, (w+2*pl-kw)/sw+1
+		if ho < 1 || wo < 1 {
+			continue
+		}
+		pads := [][2]int{{pt, kh + (ho-1)*sh - h - pt}, {pl, kw + (wo-1)*sw - w - pl}}
+		x, v := randTensor(rng, []int{n, h, w, c}), randTensor(rng, []int{n, ho, wo, c})
+		f := func(xs []*Node) *Node {
+			return ConvGeneral(xs[0], xs[1], filterGradAxes, []int{1, 1}, pads, nil, []int{sh, sw}, 1, c)
+		}
+		what := fmt.Sprintf("x [%d,%d,%d,%d] k %dx%d dilations %d,%d", n, h, w, c, kh, kw, sh, sw)
+		before := fastExecRuns.Load()
+		got := runOn(t, fast, f, x, v)
+		if fastExecRuns.Load() == before {
+			t.Fatalf("%s: the fast executor did not run", what)
+		}
+		want := depthwiseFilterGradRef(tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](v),
+			n, h, w, c, ho, wo, kh, kw, sh, sw, pt, pl)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+		}
+		for i := range want {
+			if d := math.Abs(float64(got[i]) - want[i]); d > 1e-4*(1+math.Abs(want[i])) {
+				t.Fatalf("%s: element %d = %v, float64 reference %v", what, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestDirectDepthwiseMatchesTaps: kernels.Depthwise on the engine (three ConvGeneral ops) gives the forward pass
+// and both gradients of the tap formulation it replaces (run on stock SimpleGo), up to float32 summation order.
+func TestDirectDepthwiseMatchesTaps(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	if _, ok := backends.Backend(stock).(kernels.DirectDepthwiser); ok {
+		t.Fatal("stock SimpleGo claims direct depthwise convolutions")
+	}
+	if off, err := NewEngine(optNoFastExec); err != nil {
+		t.Fatal(err)
+	} else if off.DirectDepthwise() {
+		t.Fatal("the engine without fast executors claims direct depthwise convolutions")
+	} else {
+		off.Finalize()
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, tc := range []struct{ n, h, w, c, k, s int }{
+		{2, 9, 9, 8, 3, 1}, {2, 9, 9, 8, 3, 2}, {3, 10, 7, 5, 5, 2}, {1, 6, 6, 4, 2, 1}, {2, 8, 8, 3, 7, 1},
+		{16, 24, 24, 48, 3, 2}, {1, 1, 1, 8, 3, 1},
+	} {
+		ho, wo := (tc.h+2*(tc.k/2)-tc.k)/tc.s+1, (tc.w+2*(tc.k/2)-tc.k)/tc.s+1
+		x, w := randTensor(rng, []int{tc.n, tc.h, tc.w, tc.c}), randTensor(rng, []int{tc.k, tc.k, tc.c})
+		v := randTensor(rng, []int{tc.n, ho, wo, tc.c})
+		for out, name := range []string{"y", "dX", "dW"} {
+			f := func(xs []*Node) *Node {
+				y := kernels.Depthwise(xs[0], xs[1], kernels.ConvOpts{Stride: tc.s})
+				if out == 0 {
+					return y
+				}
+				return Gradient(ReduceAllSum(Mul(y, xs[2])), xs[0], xs[1])[out-1]
+			}
+			what := fmt.Sprintf("%+v %s", tc, name)
+			before := fastExecRuns.Load()
+			got := runOn(t, fast, f, x, w, v)
+			if fastExecRuns.Load() == before {
+				t.Fatalf("%s: the fast executor did not run", what)
+			}
+			want := runOn(t, stock, f, x, w, v)
+			scale := 0.0
+			for _, x := range want {
+				scale = max(scale, math.Abs(float64(x)))
+			}
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+scale) {
+					t.Fatalf("%s: element %d = %v, taps on stock SimpleGo %v", what, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
