@@ -67,15 +67,31 @@ func firstElement(x *Node) *Node {
 // (dA = v·bᵀ, dB = aᵀ·v). GoMLX's stock DotGeneral gradient multiplies broadcast operands
 // and reduces, materialising an [M, K, N] tensor; this one never does.
 func FastMatMul(a, b *Node) *Node {
-	if a.Rank() != 2 || b.Rank() != 2 || a.Shape().Dimensions[1] != b.Shape().Dimensions[0] {
+	if a.Rank() != 2 {
 		panicf("kernels.FastMatMul: want a [M,K] and b [K,N], got %s and %s", a.Shape(), b.Shape())
 	}
-	y := DotGeneral(a, []int{1}, nil, b, []int{0}, nil)
+	return FastContract(a, b)
+}
+
+// FastContract returns a·b contracted over a's last axis: a [..., K] and b [K, N] give [..., N], with FastMatMul's
+// gradient. It is FastMatMul on a reshaped to [M, K], without the Reshape: SimpleGo copies a Reshape's operand
+// when another op still needs it (the input of a 1×1 conv always is, by its own gradient and the layer before),
+// and reads a [..., K] operand of DotGeneral as [M, K] without a copy, in the same order (same results).
+func FastContract(a, b *Node) *Node {
+	r := a.Rank()
+	if r < 1 || b.Rank() != 2 || a.Shape().Dimensions[r-1] != b.Shape().Dimensions[0] {
+		panicf("kernels.FastContract: want a [...,K] and b [K,N], got %s and %s", a.Shape(), b.Shape())
+	}
+	lead := make([]int, r-1)
+	for i := range lead {
+		lead[i] = i
+	}
+	y := DotGeneral(a, []int{r - 1}, nil, b, []int{0}, nil)
 	return CustomVJP([]*Node{a, b}, y, func(i int, v *Node) *Node {
 		if i == 0 {
-			return DotGeneral(v, []int{1}, nil, b, []int{1}, nil) // [M,N]·[K,N]ᵀ → [M,K]
+			return DotGeneral(v, []int{r - 1}, nil, b, []int{1}, nil) // [...,N]·[K,N]ᵀ → [...,K]
 		}
-		return DotGeneral(a, []int{0}, nil, v, []int{0}, nil) // [M,K]ᵀ·[M,N] → [K,N]
+		return DotGeneral(a, lead, nil, v, lead, nil) // [...,K]ᵀ·[...,N] → [K,N]
 	})
 }
 
