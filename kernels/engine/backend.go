@@ -32,6 +32,7 @@ type Backend struct {
 	config           string
 	fastOps          bool // use the reformulated ops of fastops.go
 	fastExec         bool // the executors of executors.go run this backend's ops
+	directDW         bool // ConvGeneral runs depthwise convolutions directly (convexec.go)
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -52,9 +53,11 @@ var _ backends.Backend = (*Backend)(nil)
 //
 // The engine's own options are removed before the rest goes to SimpleGo: "nofastops" switches off the reformulated
 // ops of fastops.go (broadcasting binary ops, Identity elision) and the fast executors of executors.go;
-// "nofastexec" switches off only the executors.
+// "nofastexec" switches off only the executors; "nogemm" only the DotGeneral executor (dotexec.go) and
+// "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows).
 func NewEngine(config string) (*Backend, error) {
 	fast, fastExec := true, true
+	var flags fastFlags
 	var kept []string
 	for _, opt := range strings.Split(config, ",") {
 		switch strings.TrimSpace(opt) {
@@ -63,6 +66,12 @@ func NewEngine(config string) (*Backend, error) {
 			continue
 		case optNoFastExec:
 			fastExec = false
+			continue
+		case optNoGemm:
+			flags.noGemm = true
+			continue
+		case optNoDirectDW:
+			flags.noDirectDW = true
 			continue
 		}
 		kept = append(kept, opt)
@@ -83,21 +92,31 @@ func NewEngine(config string) (*Backend, error) {
 		label += "," + optNoFastOps
 	} else if !fastExec {
 		label += "," + optNoFastExec
+	} else {
+		if flags.noGemm {
+			label += "," + optNoGemm
+		}
+		if flags.noDirectDW {
+			label += "," + optNoDirectDW
+		}
 	}
 	if fastExec {
-		if err := registerFast(sg); err != nil {
+		if err := registerFast(sg, flags); err != nil {
 			// Only a different GoMLX version gets here; the engine still works, at stock SimpleGo speed.
 			label += ",nofastexec(" + err.Error() + ")"
 			fastExec = false
 		}
 	}
-	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec}, nil
+	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec,
+		directDW: fastExec && !flags.noDirectDW}, nil
 }
 
 // Engine options: optNoFastOps switches fastops.go and executors.go off, optNoFastExec only executors.go.
 const (
 	optNoFastOps  = "nofastops"
 	optNoFastExec = "nofastexec"
+	optNoGemm     = "nogemm"
+	optNoDirectDW = "nodirectdw"
 )
 
 // Finalize implements backends.Backend: SimpleGo's, after taking the backend off the fast executors' list.
@@ -105,6 +124,10 @@ func (b *Backend) Finalize() {
 	unregisterFast(b.Backend)
 	b.Backend.Finalize()
 }
+
+// DirectDepthwise implements kernels.DirectDepthwiser: with the fast executors on, ConvGeneral runs depthwise
+// convolutions and their filter gradient directly (convexec.go).
+func (b *Backend) DirectDepthwise() bool { return b.directDW }
 
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }

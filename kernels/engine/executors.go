@@ -20,17 +20,20 @@ import (
 // multi-axis index iterator per element: ReduceSum (batch-norm statistics, per-channel weight gradients), Slice
 // (depthwise taps, im2col), BroadcastInDim and the elementwise ops were ~30% of a res-96 training step (BENCH.md).
 // Installed here: elementwise Add/Sub/Mul/Div/Max/Min/Abs/Neg, ReduceSum over one block of axes, Slice,
-// BroadcastInDim and Concatenate. SimpleGo keeps its
-// executors in a package-level table (nodeExecutors, with a "priorityUser" level meant for overrides) but exports no
-// way to set it, so this file reaches it with go:linkname, and reads Node and Buffer fields through mirror structs.
+// BroadcastInDim, Concatenate, depthwise ConvGeneral (convexec.go) and DotGeneral (dotexec.go, on package gemm).
+// SimpleGo keeps its executors in a package-level table (nodeExecutors, with a "priorityUser" level meant for
+// overrides) but exports no way to set it, so this file reaches it with go:linkname, and reads Node and Buffer fields
+// through mirror structs.
 //
 // Safety: the mirrors are checked field by field (name, type, offset) against SimpleGo's types with reflect when the
 // first engine is created; on any mismatch (a different GoMLX version) nothing is installed and everything runs on stock
 // SimpleGo. Each installed executor calls the stock one unless its backend is one this engine created with fast ops
 // on (so a plain SimpleGo backend in the same process, the conformance tests' reference, is untouched) and the op
-// is float32 in a pattern handled here. The results are bit-identical to SimpleGo's: elementwise ops compute the
-// same per-element expressions, and each reduced element sums its terms in SimpleGo's order (increasing operand
-// index), so training trajectories do not move (AdderNet's normalised gradients amplify any reordering).
+// is float32 (depthwise convs: or float64) in a pattern handled here. The results are bit-identical to SimpleGo's,
+// except DotGeneral's and the depthwise filter gradient's: elementwise ops compute the same per-element
+// expressions, and each reduced element sums its terms in SimpleGo's order (increasing operand index). The matrix
+// product cannot keep SimpleGo's order and be fast (it vectorises with FMA), and SimpleGo's depthwise filter gradient
+// is wrong; both are compared with their references within float tolerance (dotexec_test.go, convexec_test.go).
 
 //go:linkname simplegoNodeExecutors github.com/gomlx/gomlx/backends/simplego.nodeExecutors
 var simplegoNodeExecutors [backends.OpTypeLast]nodeExecutor
@@ -91,7 +94,7 @@ var (
 	// fastExecErr says why the executors could not be installed (nil when they are).
 	fastExecErr error
 	// fastBackends are the SimpleGo backends created by NewEngine with fast executors on.
-	fastBackends sync.Map // *simplego.Backend -> struct{}
+	fastBackends sync.Map // *simplego.Backend -> fastFlags
 	installOnce  sync.Once
 )
 
@@ -113,6 +116,14 @@ func installFastExecutors() error {
 			fastExecErr = err
 			return
 		}
+		if err := probeConvData(); err != nil {
+			fastExecErr = err
+			return
+		}
+		if err := probeDotData(); err != nil {
+			fastExecErr = err
+			return
+		}
 		for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
 			backends.OpTypeDiv, backends.OpTypeMax, backends.OpTypeMin} {
 			stock := simplegoNodeExecutors[op]
@@ -128,6 +139,8 @@ func installFastExecutors() error {
 			simplegoNodeExecutors[backends.OpTypeBroadcastInDim])
 		simplegoNodeExecutors[backends.OpTypeConcatenate] = concatenateExecutor(
 			simplegoNodeExecutors[backends.OpTypeConcatenate])
+		simplegoNodeExecutors[backends.OpTypeDotGeneral] = dotExecutor(simplegoNodeExecutors[backends.OpTypeDotGeneral])
+		simplegoNodeExecutors[backends.OpTypeConvGeneral] = convExecutor(simplegoNodeExecutors[backends.OpTypeConvGeneral])
 		for _, op := range []backends.OpType{backends.OpTypeAbs, backends.OpTypeNeg} {
 			simplegoNodeExecutors[op] = unaryExecutor(op, simplegoNodeExecutors[op])
 		}
@@ -172,8 +185,13 @@ func sliceOf(data any) *sliceLayout {
 	return (*sliceLayout)((*[2]unsafe.Pointer)(unsafe.Pointer(&data))[1])
 }
 
+// fastFlags switch off some of the fast executors for one backend (engine options).
+type fastFlags struct {
+	noGemm, noDirectDW bool
+}
+
 // registerFast marks a SimpleGo backend as one whose ops may take the fast executors.
-func registerFast(sg backends.Backend) error {
+func registerFast(sg backends.Backend, flags fastFlags) error {
 	s, ok := sg.(*simplego.Backend)
 	if !ok {
 		return fmt.Errorf("backend is a %T, not SimpleGo's", sg)
@@ -181,7 +199,7 @@ func registerFast(sg backends.Backend) error {
 	if err := installFastExecutors(); err != nil {
 		return err
 	}
-	fastBackends.Store(s, struct{}{})
+	fastBackends.Store(s, flags)
 	return nil
 }
 
@@ -197,6 +215,15 @@ var fastExecRuns atomic.Int64
 func isFast(b *simplego.Backend) bool {
 	_, ok := fastBackends.Load(b)
 	return ok
+}
+
+// flagsOf returns a fast backend's flags (ok is false for any other backend).
+func flagsOf(b *simplego.Backend) (flags fastFlags, ok bool) {
+	f, ok := fastBackends.Load(b)
+	if !ok {
+		return fastFlags{}, false
+	}
+	return f.(fastFlags), true
 }
 
 // parallelChunk is the fewest elements worth a goroutine of their own.

@@ -1,0 +1,212 @@
+// Package gemm is a blocked, parallel float32 matrix product for the engine's DotGeneral: C = op(A)·op(B).
+//
+// It follows the GotoBLAS/BLIS structure: B is packed a [kc × nc] block at a time into panels of nr columns, A an
+// [mc × kc] block at a time into panels of mr rows, and a micro-kernel computes an mr × nr tile of C from one panel
+// of each, accumulating over kc. On amd64 with AVX2 and FMA the micro-kernel is assembly (4 × 16, eight ymm
+// accumulators); elsewhere it is the same loop in Go.
+//
+// Each element of C sums its products in increasing k, in chunks of kc (each chunk summed from zero, then added to
+// the element), and the work is split between goroutines by rows of C only, so the result does not depend on the
+// number of cores. It does differ from SimpleGo's DotGeneral in the last bits: FMA rounds once per product-add and
+// the summation order is not SimpleGo's.
+package gemm
+
+import (
+	"runtime"
+	"sync"
+)
+
+const (
+	mr = 4   // rows of a micro-tile
+	nr = 16  // columns of a micro-tile
+	kc = 256 // depth of a packed block
+	mc = 64  // rows of a packed A block
+	nc = 256 // columns of a packed B block
+)
+
+// useGo forces the Go micro-kernel (the tests run both).
+var useGo bool
+
+// Matrix is a row-major operand: Trans says the data holds its transpose (an A stored [K, M], a B stored [N, K]).
+type Matrix struct {
+	Data  []float32
+	Trans bool
+}
+
+// Mul sets c [m, n] (row-major) to op(a) [m, k] · op(b) [k, n].
+func Mul(m, n, k int, a, b Matrix, c []float32) {
+	if len(a.Data) < m*k || len(b.Data) < k*n || len(c) < m*n {
+		panic("gemm.Mul: operand too short")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(c[:m*n])
+		return
+	}
+	// Split the rows of C between the workers, in whole micro-tiles; small products run inline.
+	workers := runtime.GOMAXPROCS(0)
+	if m*n*k < 1<<17 {
+		workers = 1
+	}
+	tiles := (m + mr - 1) / mr
+	workers = max(1, min(workers, tiles))
+	if workers == 1 {
+		mulRows(0, m, m, n, k, a, b, c)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := min(m, tiles*w/workers*mr), min(m, tiles*(w+1)/workers*mr)
+		if w == workers-1 {
+			mulRows(lo, hi, m, n, k, a, b, c)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mulRows(lo, hi, m, n, k, a, b, c)
+		}()
+	}
+	wg.Wait()
+}
+
+// buffers are a worker's packing buffers.
+type buffers struct {
+	a, b []float32
+	tile [mr * nr]float32
+}
+
+var pool = sync.Pool{New: func() any {
+	return &buffers{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
+}}
+
+// mulRows computes rows [m0, m1) of c (of mTotal rows).
+func mulRows(m0, m1, mTotal, n, k int, a, b Matrix, c []float32) {
+	m := m1 - m0
+	if m <= 0 {
+		return
+	}
+	bufs := pool.Get().(*buffers)
+	defer pool.Put(bufs)
+	rows := rowBlock{a: a, k: k, m0: m0, mTotal: mTotal}
+	for j0 := 0; j0 < n; j0 += nc {
+		nb := min(nc, n-j0)
+		for p0 := 0; p0 < k; p0 += kc {
+			kb := min(kc, k-p0)
+			packB(b, n, k, p0, kb, j0, nb, bufs.b)
+			for i0 := 0; i0 < m; i0 += mc {
+				mb := min(mc, m-i0)
+				rows.pack(i0, mb, p0, kb, bufs.a)
+				for jr := 0; jr < nb; jr += nr {
+					bp := bufs.b[jr*kb : (jr+nr)*kb]
+					cols := min(nr, nb-jr)
+					for ir := 0; ir < mb; ir += mr {
+						ap := bufs.a[ir*kb : (ir+mr)*kb]
+						rws := min(mr, mb-ir)
+						ci := (m0+i0+ir)*n + j0 + jr
+						if rws == mr && cols == nr {
+							microKernel(kb, ap, bp, c[ci:], n, p0 > 0)
+							continue
+						}
+						// Edge tile: compute into the scratch tile and copy the valid part.
+						t := bufs.tile[:]
+						if p0 > 0 {
+							for r := range rws {
+								copy(t[r*nr:r*nr+cols], c[ci+r*n:ci+r*n+cols])
+							}
+						}
+						microKernel(kb, ap, bp, t, nr, p0 > 0)
+						for r := range rws {
+							copy(c[ci+r*n:ci+r*n+cols], t[r*nr:r*nr+cols])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// rowBlock reads rows [m0, m1) of op(a).
+type rowBlock struct {
+	a      Matrix
+	k      int // depth of op(a)
+	m0     int
+	mTotal int // rows of op(a) (the stride of a transposed a)
+}
+
+// pack writes rows [i0, i0+mb) (relative to m0) and depth [p0, p0+kb) of op(a) into dst as panels of mr rows:
+// panel q holds, for each depth index, its mr values (rows past the end are zero).
+func (r rowBlock) pack(i0, mb, p0, kb int, dst []float32) {
+	for ir := 0; ir < mb; ir += mr {
+		panel := dst[ir*kb : (ir+mr)*kb]
+		rws := min(mr, mb-ir)
+		if rws < mr {
+			clear(panel)
+		}
+		for q := range rws {
+			row := r.m0 + i0 + ir + q
+			if !r.a.Trans {
+				src := r.a.Data[row*r.k+p0 : row*r.k+p0+kb]
+				for p, v := range src {
+					panel[p*mr+q] = v
+				}
+			} else {
+				for p := range kb {
+					panel[p*mr+q] = r.a.Data[(p0+p)*r.mTotal+row]
+				}
+			}
+		}
+	}
+}
+
+// packB writes depth [p0, p0+kb) and columns [j0, j0+nb) of op(b) into dst as panels of nr columns: panel q holds,
+// for each depth index, its nr values (columns past the end are zero).
+func packB(b Matrix, n, k, p0, kb, j0, nb int, dst []float32) {
+	for jr := 0; jr < nb; jr += nr {
+		panel := dst[jr*kb : (jr+nr)*kb]
+		cols := min(nr, nb-jr)
+		if cols < nr {
+			clear(panel)
+		}
+		if !b.Trans {
+			for p := range kb {
+				row := b.Data[(p0+p)*n+j0+jr : (p0+p)*n+j0+jr+cols]
+				copy(panel[p*nr:p*nr+cols], row)
+			}
+		} else {
+			for q := range cols {
+				col := b.Data[(j0+jr+q)*k+p0 : (j0+jr+q)*k+p0+kb]
+				for p, v := range col {
+					panel[p*nr+q] = v
+				}
+			}
+		}
+	}
+}
+
+// microKernelGo is the micro-kernel in Go: c[r*ldc+j] (+)= Σ_p a[p*mr+r]·b[p*nr+j] for an mr × nr tile.
+func microKernelGo(kb int, a, b, c []float32, ldc int, accumulate bool) {
+	var acc [mr][nr]float32
+	for p := range kb {
+		bp := (*[nr]float32)(b[p*nr : p*nr+nr])
+		ap := (*[mr]float32)(a[p*mr : p*mr+mr])
+		for r := range mr {
+			av := ap[r]
+			for j := range nr {
+				acc[r][j] += av * bp[j]
+			}
+		}
+	}
+	for r := range mr {
+		row := c[r*ldc : r*ldc+nr]
+		if accumulate {
+			for j := range nr {
+				row[j] += acc[r][j]
+			}
+		} else {
+			copy(row, acc[r][:])
+		}
+	}
+}

@@ -1,0 +1,22 @@
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// hasAsm: the assembly micro-kernel needs AVX2 and FMA.
+var hasAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// kernel4x16 is the assembly micro-kernel (gemm_amd64.s): c[r*ldc+j] (+)= Σ_p a[p*4+r]·b[p*16+j], r < 4, j < 16.
+//
+//go:noescape
+func kernel4x16(kb int, a, b, c *float32, ldc int, accumulate bool)
+
+func microKernel(kb int, a, b, c []float32, ldc int, accumulate bool) {
+	if !hasAsm || useGo {
+		microKernelGo(kb, a, b, c, ldc, accumulate)
+		return
+	}
+	_ = a[kb*mr-1]
+	_ = b[kb*nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	kernel4x16(kb, &a[0], &b[0], &c[0], ldc, accumulate)
+}

@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package gemm
+
+const hasAsm = false
+
+func microKernel(kb int, a, b, c []float32, ldc int, accumulate bool) {
+	microKernelGo(kb, a, b, c, ldc, accumulate)
+}
