@@ -47,9 +47,8 @@ var _ backends.Backend = (*Backend)(nil)
 // as a hang of the augmented training step, every goroutine in workersPool.WaitToStart). Sequential scheduling
 // keeps the parallelism inside each op and cannot deadlock.
 //
-// "dotgeneral_small" used ~15% less CPU on the mbv2-w0.35 target step (kernels/engine/BENCH.md) but is not the
-// default: it sums in another order than SimpleGo's automatic choice, and the augadd training trajectory (AdderNet's
-// normalised gradients amplify rounding) then differs from the reference backend's.
+// "dotgeneral_small" and "dotgeneral_large" only matter for the DotGenerals that SimpleGo still runs (float64, batch
+// axes, or with "nogemm"): float32 matrix products go to the GEMM executor (dotexec.go).
 //
 // The engine's own options are removed before the rest goes to SimpleGo: "nofastops" switches off the reformulated
 // ops of fastops.go (broadcasting binary ops, Identity elision) and the fast executors of executors.go;
