@@ -1,0 +1,20 @@
+package engine
+
+import "golang.org/x/sys/cpu"
+
+// hasVec: the AVX elementwise kernels of vec_amd64.s can run (AVX2 implies the AVX they use).
+var hasVec = cpu.X86.HasAVX2
+
+// z[i] = x[i] op y[i] for i < len(z); x and y must be at least as long, z may alias either.
+//
+//go:noescape
+func vecAdd(z, x, y []float32)
+
+//go:noescape
+func vecSub(z, x, y []float32)
+
+//go:noescape
+func vecMul(z, x, y []float32)
+
+//go:noescape
+func vecDiv(z, x, y []float32)
