@@ -235,10 +235,7 @@ func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 							continue
 						}
 						xp := xrow[iw*c : (iw+1)*c]
-						kp := k[(i*p.kw+j)*c : (i*p.kw+j+1)*c]
-						for ch := range zp {
-							zp[ch] += xp[ch] * kp[ch]
-						}
+						mulAdd(zp, xp, k[(i*p.kw+j)*c:(i*p.kw+j+1)*c])
 					}
 				}
 			}
@@ -270,10 +267,7 @@ func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 								continue
 							}
 							xp := xrow[iw*c+c0 : iw*c+c1]
-							ap := acc[(i*p.kw+j)*cw : (i*p.kw+j+1)*cw]
-							for ch := range ap {
-								ap[ch] += xp[ch] * vp[ch]
-							}
+							mulAdd(acc[(i*p.kw+j)*cw:(i*p.kw+j+1)*cw], xp, vp)
 						}
 					}
 				}
@@ -283,4 +277,16 @@ func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 			copy(z[t*c+c0:t*c+c1], acc[t*cw:(t+1)*cw])
 		}
 	})
+}
+
+// mulAdd is z[i] += x[i]·y[i] for i < len(z) (x and y at least as long), with the AVX kernel for float32.
+func mulAdd[T float32 | float64](z, x, y []T) {
+	if z32, ok := any(z).([]float32); ok && hasVec && !noVec {
+		vecMulAdd(z32, any(x).([]float32)[:len(z)], any(y).([]float32)[:len(z)])
+		return
+	}
+	x, y = x[:len(z)], y[:len(z)]
+	for i := range z {
+		z[i] += x[i] * y[i]
+	}
 }

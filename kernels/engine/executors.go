@@ -436,6 +436,10 @@ func reduceSumExecutor(stock nodeExecutor) nodeExecutor {
 			base := o * r * inner
 			parallelFor(inner, r*inner, func(lo, hi int) {
 				clear(z[lo:hi])
+				if hasVec && !noVec {
+					vecColSum(z[lo:hi], xs[base+lo:base+(r-1)*inner+hi], inner, r)
+					return
+				}
 				for j := range r {
 					row := xs[base+j*inner : base+(j+1)*inner]
 					zz := z[lo:hi]

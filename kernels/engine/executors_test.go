@@ -297,3 +297,35 @@ func TestVecKernelsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// TestVecColSumAndMulAddMatchGo: the AVX column sum and multiply-add give the Go loops' bits (every tail length,
+// NaN/Inf/±0).
+func TestVecColSumAndMulAddMatchGo(t *testing.T) {
+	if !hasVec {
+		t.Skip("no AVX2 on this machine")
+	}
+	rng := rand.New(rand.NewPCG(7, 15))
+	for n := 1; n < 40; n++ {
+		rows, stride := 1+rng.IntN(9), n+rng.IntN(5)
+		x := randTensor(rng, []int{rows * stride})
+		specialValues(rng, x)
+		xs := tensors.MustCopyFlatData[float32](x)
+		want, got := make([]float32, n), make([]float32, n)
+		for j := range rows {
+			for i := range want {
+				want[i] += xs[j*stride+i]
+			}
+		}
+		vecColSum(got, xs[:(rows-1)*stride+n], stride, rows)
+		bitIdentical(t, fmt.Sprintf("column sum n=%d rows=%d", n, rows), got, want)
+
+		a, b := tensors.MustCopyFlatData[float32](randTensor(rng, []int{n})), xs[:n]
+		z0 := tensors.MustCopyFlatData[float32](randTensor(rng, []int{n}))
+		want, got = append([]float32(nil), z0...), append([]float32(nil), z0...)
+		for i := range want {
+			want[i] += a[i] * b[i]
+		}
+		vecMulAdd(got, a, b)
+		bitIdentical(t, fmt.Sprintf("multiply-add n=%d", n), got, want)
+	}
+}

@@ -18,3 +18,13 @@ func vecMul(z, x, y []float32)
 
 //go:noescape
 func vecDiv(z, x, y []float32)
+
+// vecColSum adds rows of x into z: z[i] += x[j*stride+i] for j < rows, in increasing j.
+//
+//go:noescape
+func vecColSum(z, x []float32, stride, rows int)
+
+// vecMulAdd is z[i] += x[i]*y[i] (product rounded, then the sum: no FMA).
+//
+//go:noescape
+func vecMulAdd(z, x, y []float32)

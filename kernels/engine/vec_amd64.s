@@ -42,3 +42,82 @@ BINOP(·vecMul, VMULPS, VMULSS)
 
 // func vecDiv(z, x, y []float32)
 BINOP(·vecDiv, VDIVPS, VDIVSS)
+
+// func vecColSum(z, x []float32, stride, rows int)
+// For j < rows: z[i] = z[i] + x[j*stride+i], i < len(z): the rows are added in increasing j, as Go's loop does.
+TEXT ·vecColSum(SB), NOSPLIT, $0-64
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ stride+48(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+56(FP), R9
+	MOVQ CX, BX
+	ANDQ $-8, BX
+
+colrow:
+	TESTQ R9, R9
+	JEQ coldone
+	XORQ AX, AX
+
+col8:
+	CMPQ AX, BX
+	JGE coltail
+	VMOVUPS (DI)(AX*4), Y0
+	VADDPS (SI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP col8
+
+coltail:
+	CMPQ AX, CX
+	JGE colnext
+	VMOVSS (DI)(AX*4), X0
+	VADDSS (SI)(AX*4), X0, X0
+	VMOVSS X0, (DI)(AX*4)
+	INCQ AX
+	JMP coltail
+
+colnext:
+	ADDQ R8, SI
+	DECQ R9
+	JMP colrow
+
+coldone:
+	VZEROUPPER
+	RET
+
+// func vecMulAdd(z, x, y []float32)
+// z[i] = z[i] + x[i]*y[i] for i < len(z), the product rounded before the sum (no FMA), as Go's scalar code does.
+TEXT ·vecMulAdd(SB), NOSPLIT, $0-72
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ y_base+48(FP), DX
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-8, BX
+
+ma8:
+	CMPQ AX, BX
+	JGE matail
+	VMOVUPS (SI)(AX*4), Y0
+	VMULPS (DX)(AX*4), Y0, Y0
+	VADDPS (DI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP ma8
+
+matail:
+	CMPQ AX, CX
+	JGE madone
+	VMOVSS (SI)(AX*4), X0
+	VMULSS (DX)(AX*4), X0, X0
+	VADDSS (DI)(AX*4), X0, X0
+	VMOVSS X0, (DI)(AX*4)
+	INCQ AX
+	JMP matail
+
+madone:
+	VZEROUPPER
+	RET

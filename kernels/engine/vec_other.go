@@ -8,3 +8,5 @@ func vecAdd(z, x, y []float32) { panic("vecAdd: no vector kernels on this archit
 func vecSub(z, x, y []float32) { panic("vecSub: no vector kernels on this architecture") }
 func vecMul(z, x, y []float32) { panic("vecMul: no vector kernels on this architecture") }
 func vecDiv(z, x, y []float32) { panic("vecDiv: no vector kernels on this architecture") }
+func vecColSum(z, x []float32, stride, rows int) { panic("vecColSum: no vector kernels on this architecture") }
+func vecMulAdd(z, x, y []float32)                 { panic("vecMulAdd: no vector kernels on this architecture") }
