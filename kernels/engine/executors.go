@@ -291,6 +291,22 @@ func binaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
 // binaryKernel is the loop of op over [lo, hi); y is a one-element slice when scalar. z may alias x or y.
 func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, hi int) {
 	// The per-element expressions are SimpleGo's (gen_exec_binary.go): lhs op rhs, and Go's max/min builtins.
+	if scalar && hasVec && !noVec {
+		var v func(z, x []float32, c float32)
+		switch op {
+		case backends.OpTypeAdd:
+			v = vecAddScalar
+		case backends.OpTypeSub:
+			v = vecSubScalar
+		case backends.OpTypeMul:
+			v = vecMulScalar
+		case backends.OpTypeDiv:
+			v = vecDivScalar
+		}
+		if v != nil {
+			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[0]) }
+		}
+	}
 	if scalar {
 		switch op {
 		case backends.OpTypeAdd:

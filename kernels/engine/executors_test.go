@@ -277,23 +277,25 @@ func TestVecKernelsMatchGo(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(7, 14))
 	for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv} {
-		noVec = true
-		goKernel := binaryKernel(op, false)
-		noVec = false
-		vecKernel := binaryKernel(op, false)
-		for n := range 40 {
-			x, y := randTensor(rng, []int{n + 1}), randTensor(rng, []int{n + 1})
-			specialValues(rng, x)
-			specialValues(rng, y)
-			xs, ys := tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](y)
-			want := make([]float32, n)
-			goKernel(xs, ys, want, 0, n)
-			got := make([]float32, n)
-			vecKernel(xs, ys, got, 0, n)
-			bitIdentical(t, fmt.Sprintf("%s n=%d", op, n), got, want)
-			alias := append([]float32(nil), xs...)
-			vecKernel(alias, ys, alias, 0, n)
-			bitIdentical(t, fmt.Sprintf("%s n=%d aliased", op, n), alias[:n], want)
+		for _, scalar := range []bool{false, true} {
+			noVec = true
+			goKernel := binaryKernel(op, scalar)
+			noVec = false
+			vecKernel := binaryKernel(op, scalar)
+			for n := range 40 {
+				x, y := randTensor(rng, []int{n + 1}), randTensor(rng, []int{n + 1})
+				specialValues(rng, x)
+				specialValues(rng, y)
+				xs, ys := tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](y)
+				want := make([]float32, n)
+				goKernel(xs, ys, want, 0, n)
+				got := make([]float32, n)
+				vecKernel(xs, ys, got, 0, n)
+				bitIdentical(t, fmt.Sprintf("%s n=%d", op, n), got, want)
+				alias := append([]float32(nil), xs...)
+				vecKernel(alias, ys, alias, 0, n)
+				bitIdentical(t, fmt.Sprintf("%s n=%d scalar=%v aliased", op, n, scalar), alias[:n], want)
+			}
 		}
 	}
 }

@@ -28,3 +28,17 @@ func vecColSum(z, x []float32, stride, rows int)
 //
 //go:noescape
 func vecMulAdd(z, x, y []float32)
+
+// z[i] = x[i] op c for i < len(z); x must be at least as long, z may alias it.
+//
+//go:noescape
+func vecAddScalar(z, x []float32, c float32)
+
+//go:noescape
+func vecSubScalar(z, x []float32, c float32)
+
+//go:noescape
+func vecMulScalar(z, x []float32, c float32)
+
+//go:noescape
+func vecDivScalar(z, x []float32, c float32)

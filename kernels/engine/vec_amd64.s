@@ -121,3 +121,45 @@ matail:
 madone:
 	VZEROUPPER
 	RET
+
+// Elementwise z[i] = x[i] op c for a float32 scalar c, 8 lanes at a time, then one at a time.
+#define SCALAROP(NAME, OPPS, OPSS) \
+TEXT NAME(SB), NOSPLIT, $0-52 \
+	MOVQ z_base+0(FP), DI \
+	MOVQ z_len+8(FP), CX \
+	MOVQ x_base+24(FP), SI \
+	VBROADCASTSS c+48(FP), Y1 \
+	XORQ AX, AX \
+	MOVQ CX, BX \
+	ANDQ $-8, BX \
+sloop8: \
+	CMPQ AX, BX \
+	JGE stail \
+	VMOVUPS (SI)(AX*4), Y0 \
+	OPPS Y1, Y0, Y0 \
+	VMOVUPS Y0, (DI)(AX*4) \
+	ADDQ $8, AX \
+	JMP sloop8 \
+stail: \
+	CMPQ AX, CX \
+	JGE sdone \
+	VMOVSS (SI)(AX*4), X0 \
+	OPSS X1, X0, X0 \
+	VMOVSS X0, (DI)(AX*4) \
+	INCQ AX \
+	JMP stail \
+sdone: \
+	VZEROUPPER \
+	RET
+
+// func vecAddScalar(z, x []float32, c float32)
+SCALAROP(·vecAddScalar, VADDPS, VADDSS)
+
+// func vecSubScalar(z, x []float32, c float32)
+SCALAROP(·vecSubScalar, VSUBPS, VSUBSS)
+
+// func vecMulScalar(z, x []float32, c float32)
+SCALAROP(·vecMulScalar, VMULPS, VMULSS)
+
+// func vecDivScalar(z, x []float32, c float32)
+SCALAROP(·vecDivScalar, VDIVPS, VDIVSS)
