@@ -306,7 +306,43 @@ func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, h
 		if v != nil {
 			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[0]) }
 		}
+		if op == backends.OpTypeMax || op == backends.OpTypeMin {
+			// MAXPS/MINPS agree with Go's max/min except on a zero or NaN c (signed zeros, NaN order).
+			v, loop := vecMaxScalar, binaryLoop(backends.OpTypeMax, true)
+			if op == backends.OpTypeMin {
+				v, loop = vecMinScalar, binaryLoop(backends.OpTypeMin, true)
+			}
+			return func(x, y, z []float32, lo, hi int) {
+				if c := y[0]; c != 0 && c == c {
+					v(z[lo:hi], x[lo:hi], c)
+				} else {
+					loop(x, y, z, lo, hi)
+				}
+			}
+		}
 	}
+	if !scalar && hasVec && !noVec {
+		// Same expressions, 8 lanes at a time (vec_amd64.s): one IEEE operation per element either way.
+		var v func(z, x, y []float32)
+		switch op {
+		case backends.OpTypeAdd:
+			v = vecAdd
+		case backends.OpTypeSub:
+			v = vecSub
+		case backends.OpTypeMul:
+			v = vecMul
+		case backends.OpTypeDiv:
+			v = vecDiv
+		}
+		if v != nil {
+			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[lo:hi]) }
+		}
+	}
+	return binaryLoop(op, scalar)
+}
+
+// binaryLoop is binaryKernel in plain Go.
+func binaryLoop(op backends.OpType, scalar bool) func(x, y, z []float32, lo, hi int) {
 	if scalar {
 		switch op {
 		case backends.OpTypeAdd:
@@ -351,23 +387,6 @@ func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, h
 					z[i] = min(x[i], c)
 				}
 			}
-		}
-	}
-	if hasVec && !noVec {
-		// Same expressions, 8 lanes at a time (vec_amd64.s): one IEEE operation per element either way.
-		var v func(z, x, y []float32)
-		switch op {
-		case backends.OpTypeAdd:
-			v = vecAdd
-		case backends.OpTypeSub:
-			v = vecSub
-		case backends.OpTypeMul:
-			v = vecMul
-		case backends.OpTypeDiv:
-			v = vecDiv
-		}
-		if v != nil {
-			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[lo:hi]) }
 		}
 	}
 	switch op {
@@ -717,6 +736,10 @@ func unaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
 		x, z := bufferOf(in).flat.([]float32), bufferOf(out).flat.([]float32)
 		switch op {
 		case backends.OpTypeAbs:
+			if hasVec && !noVec {
+				parallelFor(len(z), len(z), func(lo, hi int) { vecAbs(z[lo:hi], x[lo:hi]) })
+				break
+			}
 			parallelFor(len(z), len(z), func(lo, hi int) {
 				for i := lo; i < hi; i++ {
 					if v := x[i]; v < 0 {

@@ -276,7 +276,8 @@ func TestVecKernelsMatchGo(t *testing.T) {
 		t.Skip("no AVX2 on this machine")
 	}
 	rng := rand.New(rand.NewPCG(7, 14))
-	for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv} {
+	for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv,
+		backends.OpTypeMax, backends.OpTypeMin} {
 		for _, scalar := range []bool{false, true} {
 			noVec = true
 			goKernel := binaryKernel(op, scalar)
@@ -287,11 +288,14 @@ func TestVecKernelsMatchGo(t *testing.T) {
 				specialValues(rng, x)
 				specialValues(rng, y)
 				xs, ys := tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](y)
+				if scalar { // the scalars where MAXPS/MINPS would differ from Go's max/min, and ordinary ones
+					ys[0] = []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), 1, -1, ys[0]}[n%6]
+				}
 				want := make([]float32, n)
 				goKernel(xs, ys, want, 0, n)
 				got := make([]float32, n)
 				vecKernel(xs, ys, got, 0, n)
-				bitIdentical(t, fmt.Sprintf("%s n=%d", op, n), got, want)
+				bitIdentical(t, fmt.Sprintf("%s n=%d scalar=%v", op, n, scalar), got, want)
 				alias := append([]float32(nil), xs...)
 				vecKernel(alias, ys, alias, 0, n)
 				bitIdentical(t, fmt.Sprintf("%s n=%d scalar=%v aliased", op, n, scalar), alias[:n], want)
@@ -329,5 +333,33 @@ func TestVecColSumAndMulAddMatchGo(t *testing.T) {
 		}
 		vecMulAdd(got, a, b)
 		bitIdentical(t, fmt.Sprintf("multiply-add n=%d", n), got, want)
+	}
+}
+
+// TestVecAbsMatchesGo: the AVX Abs keeps -0 and NaN as they are, as the Go loop and SimpleGo do.
+func TestVecAbsMatchesGo(t *testing.T) {
+	if !hasVec {
+		t.Skip("no AVX2 on this machine")
+	}
+	rng := rand.New(rand.NewPCG(7, 16))
+	for n := range 40 {
+		x := randTensor(rng, []int{n + 1})
+		specialValues(rng, x)
+		xs := tensors.MustCopyFlatData[float32](x)[:n]
+		want, got := make([]float32, n), make([]float32, n)
+		for i, v := range xs {
+			if v < 0 {
+				want[i] = -v
+			} else {
+				want[i] = v
+			}
+		}
+		vecAbs(got, xs)
+		for i := range want { // NaN too: no arithmetic touches it, so its bits must be kept
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: |%v| = %v (%#x), Go %v (%#x)", n, xs[i], got[i], math.Float32bits(got[i]), want[i],
+					math.Float32bits(want[i]))
+			}
+		}
 	}
 }

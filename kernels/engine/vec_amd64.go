@@ -42,3 +42,16 @@ func vecMulScalar(z, x []float32, c float32)
 
 //go:noescape
 func vecDivScalar(z, x []float32, c float32)
+
+// vecMaxScalar and vecMinScalar are max(x[i], c) and min(x[i], c) for c neither zero nor NaN (see vec_amd64.s).
+//
+//go:noescape
+func vecMaxScalar(z, x []float32, c float32)
+
+//go:noescape
+func vecMinScalar(z, x []float32, c float32)
+
+// vecAbs is z[i] = x[i] < 0 ? -x[i] : x[i].
+//
+//go:noescape
+func vecAbs(z, x []float32)

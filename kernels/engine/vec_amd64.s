@@ -163,3 +163,82 @@ SCALAROP(·vecMulScalar, VMULPS, VMULSS)
 
 // func vecDivScalar(z, x []float32, c float32)
 SCALAROP(·vecDivScalar, VDIVPS, VDIVSS)
+
+// SCALAROPREV is SCALAROP with the operands the other way round: z[i] = c op x[i] (for MAXPS/MINPS, whose result
+// is the second operand when either is NaN).
+#define SCALAROPREV(NAME, OPPS, OPSS) \
+TEXT NAME(SB), NOSPLIT, $0-52 \
+	MOVQ z_base+0(FP), DI \
+	MOVQ z_len+8(FP), CX \
+	MOVQ x_base+24(FP), SI \
+	VBROADCASTSS c+48(FP), Y1 \
+	XORQ AX, AX \
+	MOVQ CX, BX \
+	ANDQ $-8, BX \
+rsloop8: \
+	CMPQ AX, BX \
+	JGE rstail \
+	VMOVUPS (SI)(AX*4), Y0 \
+	OPPS Y0, Y1, Y0 \
+	VMOVUPS Y0, (DI)(AX*4) \
+	ADDQ $8, AX \
+	JMP rsloop8 \
+rstail: \
+	CMPQ AX, CX \
+	JGE rsdone \
+	VMOVSS (SI)(AX*4), X0 \
+	OPSS X0, X1, X0 \
+	VMOVSS X0, (DI)(AX*4) \
+	INCQ AX \
+	JMP rstail \
+rsdone: \
+	VZEROUPPER \
+	RET
+
+// func vecMaxScalar(z, x []float32, c float32): z[i] = c > x[i] ? c : x[i] (MAXPS with c first), which is Go's
+// max(x[i], c) whenever c is neither zero nor NaN (the caller checks): a NaN x is returned as is.
+SCALAROPREV(·vecMaxScalar, VMAXPS, VMAXSS)
+
+// func vecMinScalar(z, x []float32, c float32): z[i] = c < x[i] ? c : x[i], Go's min(x[i], c) under the same terms.
+SCALAROPREV(·vecMinScalar, VMINPS, VMINSS)
+
+DATA signbit<>+0(SB)/4, $0x80000000
+GLOBL signbit<>(SB), RODATA|NOPTR, $4
+
+// func vecAbs(z, x []float32): z[i] = x[i] < 0 ? -x[i] : x[i], as the engine's Go loop (and SimpleGo): -0 and NaN
+// keep their sign. The sign bit is flipped only where x < 0 (an ordered compare: false for NaN and -0).
+TEXT ·vecAbs(SB), NOSPLIT, $0-48
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	VBROADCASTSS signbit<>(SB), Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-8, BX
+
+abs8:
+	CMPQ AX, BX
+	JGE abstail
+	VMOVUPS (SI)(AX*4), Y0
+	VCMPPS $1, Y3, Y0, Y1
+	VANDPS Y2, Y1, Y1
+	VXORPS Y1, Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP abs8
+
+abstail:
+	CMPQ AX, CX
+	JGE absdone
+	VMOVSS (SI)(AX*4), X0
+	VCMPSS $1, X3, X0, X1
+	VANDPS X2, X1, X1
+	VXORPS X1, X0, X0
+	VMOVSS X0, (DI)(AX*4)
+	INCQ AX
+	JMP abstail
+
+absdone:
+	VZEROUPPER
+	RET

@@ -8,9 +8,14 @@ func vecAdd(z, x, y []float32) { panic("vecAdd: no vector kernels on this archit
 func vecSub(z, x, y []float32) { panic("vecSub: no vector kernels on this architecture") }
 func vecMul(z, x, y []float32) { panic("vecMul: no vector kernels on this architecture") }
 func vecDiv(z, x, y []float32) { panic("vecDiv: no vector kernels on this architecture") }
-func vecColSum(z, x []float32, stride, rows int) { panic("vecColSum: no vector kernels on this architecture") }
-func vecMulAdd(z, x, y []float32)                 { panic("vecMulAdd: no vector kernels on this architecture") }
+func vecColSum(z, x []float32, stride, rows int) {
+	panic("vecColSum: no vector kernels on this architecture")
+}
+func vecMulAdd(z, x, y []float32)            { panic("vecMulAdd: no vector kernels on this architecture") }
 func vecAddScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
 func vecSubScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
 func vecMulScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
 func vecDivScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
+func vecMaxScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
+func vecMinScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
+func vecAbs(z, x []float32)                  { panic("no vector kernels on this architecture") }
