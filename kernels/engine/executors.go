@@ -209,8 +209,9 @@ func unregisterFast(sg backends.Backend) {
 	}
 }
 
-// fastExecRuns counts the ops the fast executors ran (the tests check they are reached).
-var fastExecRuns atomic.Int64
+// fastExecRuns counts the ops the fast executors ran (the tests check they are reached); broadcastRuns the binary
+// ops among them with an implicit broadcast (broadcastBinary).
+var fastExecRuns, broadcastRuns atomic.Int64
 
 func isFast(b *simplego.Backend) bool {
 	_, ok := fastBackends.Load(b)
@@ -262,10 +263,21 @@ func binaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
 	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
 		*simplego.Buffer, error) {
 		n := nodeOf(node)
-		if !isFast(backend) || n.shape.DType != dtypes.Float32 || n.shape.Size() < 2*parallelChunk {
+		if !isFast(backend) || n.shape.DType != dtypes.Float32 {
 			return stock(backend, node, inputs, owned)
 		}
 		lhs, rhs := bufferOf(inputs[0]), bufferOf(inputs[1])
+		if innerBroadcast(lhs.shape, rhs.shape, n.shape) {
+			fastExecRuns.Add(1)
+			broadcastRuns.Add(1)
+			out := simplegoGetBufferForShape(backend, n.shape)
+			broadcastBinary(op, lhs.flat.([]float32), rhs.flat.([]float32), bufferOf(out).flat.([]float32),
+				lhs.shape.Dimensions, rhs.shape.Dimensions, n.shape.Dimensions)
+			return out, nil
+		}
+		if n.shape.Size() < 2*parallelChunk {
+			return stock(backend, node, inputs, owned)
+		}
 		scalarRHS := rhs.shape.Size() == 1 && lhs.shape.Equal(n.shape)
 		if !scalarRHS && (!lhs.shape.Equal(n.shape) || !rhs.shape.Equal(n.shape)) {
 			return stock(backend, node, inputs, owned)
@@ -286,6 +298,146 @@ func binaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
 		parallelFor(len(z), len(z), func(lo, hi int) { f(x, y, z, lo, hi) })
 		return out, nil
 	}
+}
+
+// innerBroadcast reports whether a binary op broadcasts an operand along a middle or the last axis (same ranks,
+// each axis of each operand either the output's or 1): the broadcasts fastops.go leaves to SimpleGo, whose
+// iterator walks them one element at a time. (Tried: kernels.AddMatMul broadcasting its [rows,1,K] rows and
+// [rows,O,1] adjoint this way instead of replicating them with Concatenate: the same speed, so it still replicates.)
+// Leading-axes broadcasts are expanded by the builder instead and come here with equal shapes.
+func innerBroadcast(lhs, rhs, out shapes.Shape) bool {
+	r := out.Rank()
+	if lhs.Rank() != r || rhs.Rank() != r || r == 0 || (lhs.Equal(out) && rhs.Equal(out)) ||
+		lhs.Size() == 1 || rhs.Size() == 1 {
+		return false
+	}
+	for a := range r {
+		for _, d := range []int{lhs.Dimensions[a], rhs.Dimensions[a]} {
+			if d != out.Dimensions[a] && d != 1 {
+				return false
+			}
+		}
+	}
+	return !isPrefixBroadcast(lhs, out) || !isPrefixBroadcast(rhs, out)
+}
+
+// isPrefixBroadcast: s is out, or 1 on a prefix of the axes and out's on the rest.
+func isPrefixBroadcast(s, out shapes.Shape) bool {
+	k := 0
+	for k < s.Rank() && s.Dimensions[k] == 1 {
+		k++
+	}
+	for a := k; a < s.Rank(); a++ {
+		if s.Dimensions[a] != out.Dimensions[a] {
+			return false
+		}
+	}
+	return true
+}
+
+// broadcastBinary computes z = x op y with implicit broadcasting (innerBroadcast), one row of the last axis at a
+// time: both operands full along it (the same-shape kernel), or one of them a single value there (the scalar
+// kernel; a broadcast lhs of a commutative op is swapped, of Sub or Div computed in Go). Same per-element
+// expressions as SimpleGo.
+func broadcastBinary(op backends.OpType, x, y, z []float32, xd, yd, zd []int) {
+	r := len(zd)
+	inner := zd[r-1]
+	xs, ys := broadcastStrides(xd, zd), broadcastStrides(yd, zd)
+	rows := len(z) / inner
+	same, scalar := binaryKernel(op, false), binaryKernel(op, true)
+	vSame, vScalar := vecKernels(op)
+	commutative := op == backends.OpTypeAdd || op == backends.OpTypeMul || op == backends.OpTypeMax ||
+		op == backends.OpTypeMin
+	xFull, yFull := xd[r-1] == inner, yd[r-1] == inner
+	parallelFor(rows, len(z), func(lo, hi int) {
+		idx := make([]int, r-1) // the row's index over the leading axes, advanced like an odometer
+		rem := lo
+		xo, yo := 0, 0
+		for a := r - 2; a >= 0; a-- {
+			idx[a] = rem % zd[a]
+			rem /= zd[a]
+			xo += idx[a] * xs[a]
+			yo += idx[a] * ys[a]
+		}
+		for row := lo; row < hi; row++ {
+			zr := z[row*inner : (row+1)*inner]
+			switch {
+			case xFull && yFull:
+				if vSame != nil {
+					vSame(zr, x[xo:xo+inner], y[yo:yo+inner])
+				} else {
+					same(x[xo:xo+inner], y[yo:yo+inner], zr, 0, inner)
+				}
+			case xFull:
+				if vScalar != nil {
+					vScalar(zr, x[xo:xo+inner], y[yo])
+				} else {
+					scalar(x[xo:xo+inner], y[yo:yo+1], zr, 0, inner)
+				}
+			case yFull && commutative:
+				scalar(y[yo:yo+inner], x[xo:xo+1], zr, 0, inner)
+			case yFull:
+				c, yr := x[xo], y[yo:yo+inner]
+				if op == backends.OpTypeSub {
+					for i := range zr {
+						zr[i] = c - yr[i]
+					}
+				} else {
+					for i := range zr {
+						zr[i] = c / yr[i]
+					}
+				}
+			default: // both a single value along the last axis
+				scalar(x[xo:xo+1], y[yo:yo+1], zr, 0, 1)
+				for i := 1; i < inner; i++ {
+					zr[i] = zr[0]
+				}
+			}
+			for a := r - 2; a >= 0; a-- {
+				xo += xs[a]
+				yo += ys[a]
+				if idx[a]++; idx[a] < zd[a] {
+					break
+				}
+				xo -= idx[a] * xs[a]
+				yo -= idx[a] * ys[a]
+				idx[a] = 0
+			}
+		}
+	})
+}
+
+// vecKernels returns op's vector kernels for equal shapes and for a scalar rhs (nil where there are none, or
+// with the vector kernels off; scalar Max/Min need a nonzero bound and are left to binaryKernel).
+func vecKernels(op backends.OpType) (same func(z, x, y []float32), scalar func(z, x []float32, c float32)) {
+	if !hasVec || noVec {
+		return nil, nil
+	}
+	switch op {
+	case backends.OpTypeAdd:
+		return vecAdd, vecAddScalar
+	case backends.OpTypeSub:
+		return vecSub, vecSubScalar
+	case backends.OpTypeMul:
+		return vecMul, vecMulScalar
+	case backends.OpTypeDiv:
+		return vecDiv, vecDivScalar
+	}
+	return nil, nil
+}
+
+// broadcastStrides are the element strides of an operand of dims d read at output index positions (0 where
+// broadcast), for the leading axes of out (all but the last).
+func broadcastStrides(d, out []int) []int {
+	st := make([]int, len(out)-1)
+	s := d[len(d)-1]
+	for a := len(out) - 2; a >= 0; a-- {
+		if d[a] != 1 {
+			st[a] = s
+		}
+		s *= d[a]
+	}
+	return st
 }
 
 // binaryKernel is the loop of op over [lo, hi); y is a one-element slice when scalar. z may alias x or y.
