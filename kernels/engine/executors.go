@@ -459,18 +459,7 @@ func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, h
 			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[0]) }
 		}
 		if op == backends.OpTypeMax || op == backends.OpTypeMin {
-			// MAXPS/MINPS agree with Go's max/min except on a zero or NaN c (signed zeros, NaN order).
-			v, loop := vecMaxScalar, binaryLoop(backends.OpTypeMax, true)
-			if op == backends.OpTypeMin {
-				v, loop = vecMinScalar, binaryLoop(backends.OpTypeMin, true)
-			}
-			return func(x, y, z []float32, lo, hi int) {
-				if c := y[0]; c != 0 && c == c {
-					v(z[lo:hi], x[lo:hi], c)
-				} else {
-					loop(x, y, z, lo, hi)
-				}
-			}
+			return maxMinKernel(op, true)
 		}
 	}
 	if !scalar && hasVec && !noVec {
@@ -489,8 +478,34 @@ func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, h
 		if v != nil {
 			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[lo:hi]) }
 		}
+		if op == backends.OpTypeMax || op == backends.OpTypeMin {
+			return maxMinKernel(op, false)
+		}
 	}
 	return binaryLoop(op, scalar)
+}
+
+// maxMinKernel is Go's max or min with the vector kernels (vec_amd64.s) on whole groups of 8 and the Go loop on
+// the rest.
+func maxMinKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, hi int) {
+	v, loop := vecMax, binaryLoop(op, scalar)
+	switch {
+	case op == backends.OpTypeMax && scalar:
+		v = vecMaxBcast
+	case op == backends.OpTypeMin && scalar:
+		v = vecMinBcast
+	case op == backends.OpTypeMin:
+		v = vecMin
+	}
+	return func(x, y, z []float32, lo, hi int) {
+		n8 := (hi - lo) &^ 7
+		ys := y
+		if !scalar {
+			ys = y[lo:hi]
+		}
+		v(z[lo:hi], x[lo:hi], ys)
+		loop(x, y, z, lo+n8, hi)
+	}
 }
 
 // binaryLoop is binaryKernel in plain Go.

@@ -390,3 +390,35 @@ func TestFastExecInnerBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// TestVecMaxMinSignedZerosAndNaN: the vector max/min follow Go's rules lane by lane where MAXPS/MINPS alone would
+// not: max(-0, +0) = +0 and min(-0, +0) = -0 in either order, and a NaN on either side gives NaN.
+func TestVecMaxMinSignedZerosAndNaN(t *testing.T) {
+	if !hasVec {
+		t.Skip("no AVX2 on this machine")
+	}
+	nz, nan := float32(math.Copysign(0, -1)), float32(math.NaN())
+	x := []float32{nz, 0, nz, 0, nan, 1, nan, nz, 3, -2, 0, nz, nan, 7, -7, 0}
+	y := []float32{0, nz, nz, 0, 1, nan, nan, 5, 3, -3, 2, -1, 0, nan, nz, nz}
+	for _, op := range []backends.OpType{backends.OpTypeMax, backends.OpTypeMin} {
+		for _, scalar := range []bool{false, true} {
+			noVec = true
+			goKernel := binaryKernel(op, scalar)
+			noVec = false
+			vecKernel := binaryKernel(op, scalar)
+			for _, c := range []float32{0, nz, nan, 1} {
+				ys := y
+				if scalar {
+					ys = []float32{c}
+				}
+				want, got := make([]float32, len(x)), make([]float32, len(x))
+				goKernel(x, ys, want, 0, len(x))
+				vecKernel(x, ys, got, 0, len(x))
+				bitIdentical(t, fmt.Sprintf("%s scalar=%v c=%v", op, scalar, c), got, want)
+				if !scalar {
+					break
+				}
+			}
+		}
+	}
+}

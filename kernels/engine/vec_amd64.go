@@ -43,13 +43,20 @@ func vecMulScalar(z, x []float32, c float32)
 //go:noescape
 func vecDivScalar(z, x []float32, c float32)
 
-// vecMaxScalar and vecMinScalar are max(x[i], c) and min(x[i], c) for c neither zero nor NaN (see vec_amd64.s).
+// vecMax and vecMin are Go's max(x[i], y[i]) and min(x[i], y[i]) for the first len(z) &^ 7 elements;
+// vecMaxBcast and vecMinBcast the same with y[0] for every element.
 //
 //go:noescape
-func vecMaxScalar(z, x []float32, c float32)
+func vecMax(z, x, y []float32)
 
 //go:noescape
-func vecMinScalar(z, x []float32, c float32)
+func vecMin(z, x, y []float32)
+
+//go:noescape
+func vecMaxBcast(z, x, y []float32)
+
+//go:noescape
+func vecMinBcast(z, x, y []float32)
 
 // vecAbs is z[i] = x[i] < 0 ? -x[i] : x[i].
 //

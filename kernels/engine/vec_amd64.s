@@ -209,44 +209,6 @@ SCALAROP(·vecMulScalar, VMULPS, VMULSS)
 // func vecDivScalar(z, x []float32, c float32)
 SCALAROP(·vecDivScalar, VDIVPS, VDIVSS)
 
-// SCALAROPREV is SCALAROP with the operands the other way round: z[i] = c op x[i] (for MAXPS/MINPS, whose result
-// is the second operand when either is NaN).
-#define SCALAROPREV(NAME, OPPS, OPSS) \
-TEXT NAME(SB), NOSPLIT, $0-52 \
-	MOVQ z_base+0(FP), DI \
-	MOVQ z_len+8(FP), CX \
-	MOVQ x_base+24(FP), SI \
-	VBROADCASTSS c+48(FP), Y1 \
-	XORQ AX, AX \
-	MOVQ CX, BX \
-	ANDQ $-8, BX \
-rsloop8: \
-	CMPQ AX, BX \
-	JGE rstail \
-	VMOVUPS (SI)(AX*4), Y0 \
-	OPPS Y0, Y1, Y0 \
-	VMOVUPS Y0, (DI)(AX*4) \
-	ADDQ $8, AX \
-	JMP rsloop8 \
-rstail: \
-	CMPQ AX, CX \
-	JGE rsdone \
-	VMOVSS (SI)(AX*4), X0 \
-	OPSS X0, X1, X0 \
-	VMOVSS X0, (DI)(AX*4) \
-	INCQ AX \
-	JMP rstail \
-rsdone: \
-	VZEROUPPER \
-	RET
-
-// func vecMaxScalar(z, x []float32, c float32): z[i] = c > x[i] ? c : x[i] (MAXPS with c first), which is Go's
-// max(x[i], c) whenever c is neither zero nor NaN (the caller checks): a NaN x is returned as is.
-SCALAROPREV(·vecMaxScalar, VMAXPS, VMAXSS)
-
-// func vecMinScalar(z, x []float32, c float32): z[i] = c < x[i] ? c : x[i], Go's min(x[i], c) under the same terms.
-SCALAROPREV(·vecMinScalar, VMINPS, VMINSS)
-
 DATA signbit<>+0(SB)/4, $0x80000000
 GLOBL signbit<>(SB), RODATA|NOPTR, $4
 
@@ -287,3 +249,48 @@ abstail:
 absdone:
 	VZEROUPPER
 	RET
+
+// Go's max and min, 8 lanes at a time, for the first len(z) &^ 7 elements (the caller finishes the rest):
+// MAXPS/MINPS give a > b ? a : b (a < b ? a : b), then equal lanes take x AND y for max (+0 if either is +0) or
+// x OR y for min (-0 if either is -0), and unordered lanes take x + y (a NaN), as Go's max/min specify.
+#define MAXMIN(NAME, OPPS, MERGEPS, LOADY) \
+TEXT NAME(SB), NOSPLIT, $0-72 \
+	MOVQ z_base+0(FP), DI \
+	MOVQ z_len+8(FP), CX \
+	MOVQ x_base+24(FP), SI \
+	MOVQ y_base+48(FP), DX \
+	ANDQ $-8, CX \
+	XORQ AX, AX \
+mmloop: \
+	CMPQ AX, CX \
+	JGE mmdone \
+	VMOVUPS (SI)(AX*4), Y0 \
+	LOADY \
+	OPPS Y1, Y0, Y4 \
+	VCMPPS $0, Y1, Y0, Y2 \
+	MERGEPS Y1, Y0, Y3 \
+	VBLENDVPS Y2, Y3, Y4, Y4 \
+	VCMPPS $3, Y1, Y0, Y2 \
+	VADDPS Y1, Y0, Y3 \
+	VBLENDVPS Y2, Y3, Y4, Y4 \
+	VMOVUPS Y4, (DI)(AX*4) \
+	ADDQ $8, AX \
+	JMP mmloop \
+mmdone: \
+	VZEROUPPER \
+	RET
+
+#define LOADVEC VMOVUPS (DX)(AX*4), Y1
+#define LOADSCALAR VBROADCASTSS (DX), Y1
+
+// func vecMax(z, x, y []float32)
+MAXMIN(·vecMax, VMAXPS, VANDPS, LOADVEC)
+
+// func vecMin(z, x, y []float32)
+MAXMIN(·vecMin, VMINPS, VORPS, LOADVEC)
+
+// func vecMaxBcast(z, x, y []float32): y[0] for every lane.
+MAXMIN(·vecMaxBcast, VMAXPS, VANDPS, LOADSCALAR)
+
+// func vecMinBcast(z, x, y []float32)
+MAXMIN(·vecMinBcast, VMINPS, VORPS, LOADSCALAR)

@@ -16,6 +16,8 @@ func vecAddScalar(z, x []float32, c float32) { panic("no vector kernels on this 
 func vecSubScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
 func vecMulScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
 func vecDivScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
-func vecMaxScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
-func vecMinScalar(z, x []float32, c float32) { panic("no vector kernels on this architecture") }
+func vecMax(z, x, y []float32)               { panic("no vector kernels on this architecture") }
+func vecMin(z, x, y []float32)               { panic("no vector kernels on this architecture") }
+func vecMaxBcast(z, x, y []float32)          { panic("no vector kernels on this architecture") }
+func vecMinBcast(z, x, y []float32)          { panic("no vector kernels on this architecture") }
 func vecAbs(z, x []float32)                  { panic("no vector kernels on this architecture") }
