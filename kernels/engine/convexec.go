@@ -48,32 +48,13 @@ type convLayout struct {
 // convNodeType is the dynamic type of a ConvGeneral node's data, learnt from a probe graph.
 var convNodeType reflect.Type
 
-// probeConvData builds a ConvGeneral node on a scratch SimpleGo backend to check its data's layout.
+// probeConvData checks the layout of a ConvGeneral node's data.
 func probeConvData() error {
-	sg, err := simplego.New("")
+	data, t, err := probeNodeData("ConvGeneral", reflect.TypeFor[convLayout](), [][]int{{1, 5, 5, 4}, {3, 3, 1, 4}},
+		func(b backends.Builder, p []backends.Op) (backends.Op, error) {
+			return b.ConvGeneral(p[0], p[1], nhwcAxes, []int{2, 1}, [][2]int{{1, 2}, {0, 1}}, []int{1, 3}, nil, 4, 1)
+		})
 	if err != nil {
-		return err
-	}
-	defer sg.Finalize()
-	b := sg.Builder("probe")
-	x, err := b.Parameter("x", shapes.Make(dtypes.Float32, 1, 5, 5, 4), nil)
-	if err != nil {
-		return err
-	}
-	w, err := b.Parameter("w", shapes.Make(dtypes.Float32, 3, 3, 1, 4), nil)
-	if err != nil {
-		return err
-	}
-	conv, err := b.ConvGeneral(x, w, nhwcAxes, []int{2, 1}, [][2]int{{1, 2}, {0, 1}}, []int{1, 3}, nil, 4, 1)
-	if err != nil {
-		return err
-	}
-	data := nodeOf(conv.(*simplego.Node)).data
-	t := reflect.TypeOf(data)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("SimpleGo's ConvGeneral node data is %T, not a pointer to a struct", data)
-	}
-	if err := sameLayout(t.Elem(), reflect.TypeFor[convLayout]()); err != nil {
 		return err
 	}
 	cv := convOf(data)
@@ -85,14 +66,16 @@ func probeConvData() error {
 	return nil
 }
 
-// nhwcAxes is the NHWC input, HWIO kernel, NHWC output configuration (kernels.nhwcConvAxes).
+// nhwcAxes is the NHWC input, HWIO kernel, NHWC output configuration (kernels.nhwcConvAxes), and filterGradAxes is
+// kernels.depthwiseFilterGradAxes: the two configurations kernels.Depthwise emits on this engine. They are repeated
+// here because kernels' tests import this package; TestDirectDepthwiseMatchesTaps fails if they drift apart (the
+// executor would not run).
 var nhwcAxes = backends.ConvolveAxesConfig{
 	InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
 	KernelInputChannels: 2, KernelOutputChannels: 3, KernelSpatial: []int{0, 1},
 	OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2},
 }
 
-// filterGradAxes is kernels.depthwiseFilterGradAxes.
 var filterGradAxes = backends.ConvolveAxesConfig{
 	InputBatch: 3, InputChannels: 0, InputSpatial: []int{1, 2},
 	KernelInputChannels: 0, KernelOutputChannels: 3, KernelSpatial: []int{1, 2},
@@ -216,6 +199,7 @@ func tapInput(o, stride, t, pad, dil, size int) int {
 // depthwiseForward: z[b,oh,ow,c] = Σ_{i,j} x[b, ih(oh,i), iw(ow,j), c]·k[i,j,c], taps in row-major order.
 func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 	c := p.c
+	mulAdd := mulAddFunc[T]()
 	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			b, oh := r/p.ho, r%p.ho
@@ -247,6 +231,7 @@ func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 // the order b, ho, wo; the channels are split between the workers, so the result does not depend on their number.
 func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 	c := p.c
+	mulAdd := mulAddFunc[T]()
 	parallelFor(c, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(c0, c1 int) {
 		cw := c1 - c0
 		acc := make([]T, p.kh*p.kw*cw)
@@ -279,14 +264,17 @@ func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 	})
 }
 
-// mulAdd is z[i] += x[i]·y[i] for i < len(z) (x and y at least as long), with the AVX kernel for float32.
-func mulAdd[T float32 | float64](z, x, y []T) {
-	if z32, ok := any(z).([]float32); ok && hasVec && !noVec {
-		vecMulAdd(z32, any(x).([]float32)[:len(z)], any(y).([]float32)[:len(z)])
-		return
+// mulAddFunc returns z[i] += x[i]·y[i] for i < len(z) (x and y at least as long): the AVX kernel for float32 where
+// there is one (same bits: the product is rounded before the add), a Go loop otherwise. Chosen once per op, since
+// the kernels call it per output pixel and tap.
+func mulAddFunc[T float32 | float64]() func(z, x, y []T) {
+	if f, ok := any(vecMulAdd).(func(z, x, y []T)); ok && hasVec && !noVec {
+		return f
 	}
-	x, y = x[:len(z)], y[:len(z)]
-	for i := range z {
-		z[i] += x[i] * y[i]
+	return func(z, x, y []T) {
+		x, y = x[:len(z)], y[:len(z)]
+		for i := range z {
+			z[i] += x[i] * y[i]
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -39,36 +40,13 @@ func dotOf(data any) *dotLayout {
 	return (*dotLayout)((*[2]unsafe.Pointer)(unsafe.Pointer(&data))[1])
 }
 
-// probeDotData builds a DotGeneral node on a scratch SimpleGo backend to check its data's layout.
+// probeDotData checks the layout of a DotGeneral node's data.
 func probeDotData() error {
-	sg, err := simplego.New("")
+	data, t, err := probeNodeData("DotGeneral", reflect.TypeFor[dotLayout](), [][]int{{2, 3, 5}, {5, 7}},
+		func(b backends.Builder, p []backends.Op) (backends.Op, error) {
+			return b.DotGeneral(p[0], []int{2}, nil, p[1], []int{0}, nil)
+		})
 	if err != nil {
-		return err
-	}
-	defer sg.Finalize()
-	b := sg.Builder("probe")
-	x, err := b.Parameter("x", shapes.Make(dtypes.Float32, 2, 3, 5), nil)
-	if err != nil {
-		return err
-	}
-	w, err := b.Parameter("w", shapes.Make(dtypes.Float32, 5, 7), nil)
-	if err != nil {
-		return err
-	}
-	dot, err := b.DotGeneral(x, []int{2}, nil, w, []int{0}, nil)
-	if err != nil {
-		return err
-	}
-	node := nodeOf(dot.(*simplego.Node))
-	if len(node.inputs) == 1 { // SimpleGo reshapes its [batch, lhs cross, rhs cross] result to the output shape
-		node = nodeOf(node.inputs[0])
-	}
-	data := node.data
-	t := reflect.TypeOf(data)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("SimpleGo's DotGeneral node data is %T, not a pointer to a struct", data)
-	}
-	if err := sameLayout(t.Elem(), reflect.TypeFor[dotLayout]()); err != nil {
 		return err
 	}
 	d := dotOf(data)

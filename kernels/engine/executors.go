@@ -148,28 +148,48 @@ func installFastExecutors() error {
 	return fastExecErr
 }
 
-// probeSliceData builds a Slice node on a scratch SimpleGo backend to check its data's layout.
-func probeSliceData() error {
+// probeNodeData builds one op on a scratch SimpleGo backend from float32 parameters of the given shapes and checks
+// that its node's data is a pointer to a struct laid out as mirror; it returns the data and its dynamic type.
+// SimpleGo wraps some ops in a Reshape to the output shape (DotGeneral): then the Reshape's input is taken.
+func probeNodeData(what string, mirror reflect.Type, params [][]int,
+	build func(b backends.Builder, params []backends.Op) (backends.Op, error)) (any, reflect.Type, error) {
 	sg, err := simplego.New("")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer sg.Finalize()
 	b := sg.Builder("probe")
-	p, err := b.Parameter("x", shapes.Make(dtypes.Float32, 4, 4), nil)
-	if err != nil {
-		return err
+	ops := make([]backends.Op, len(params))
+	for i, dims := range params {
+		if ops[i], err = b.Parameter(fmt.Sprintf("p%d", i), shapes.Make(dtypes.Float32, dims...), nil); err != nil {
+			return nil, nil, err
+		}
 	}
-	s, err := b.Slice(p, []int{1, 0}, []int{3, 4}, []int{1, 2})
+	op, err := build(b, ops)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	data := nodeOf(s.(*simplego.Node)).data
-	t := reflect.TypeOf(data)
+	node := nodeOf(op.(*simplego.Node))
+	if node.opType == backends.OpTypeReshape && len(node.inputs) == 1 {
+		node = nodeOf(node.inputs[0])
+	}
+	t := reflect.TypeOf(node.data)
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("SimpleGo's Slice node data is %T, not a pointer to a struct", data)
+		return nil, nil, fmt.Errorf("SimpleGo's %s node data is %T, not a pointer to a struct", what, node.data)
 	}
-	if err := sameLayout(t.Elem(), reflect.TypeFor[sliceLayout]()); err != nil {
+	if err := sameLayout(t.Elem(), mirror); err != nil {
+		return nil, nil, err
+	}
+	return node.data, t, nil
+}
+
+// probeSliceData checks the layout of a Slice node's data.
+func probeSliceData() error {
+	data, t, err := probeNodeData("Slice", reflect.TypeFor[sliceLayout](), [][]int{{4, 4}},
+		func(b backends.Builder, p []backends.Op) (backends.Op, error) {
+			return b.Slice(p[0], []int{1, 0}, []int{3, 4}, []int{1, 2})
+		})
+	if err != nil {
 		return err
 	}
 	sl := sliceOf(data)
@@ -345,7 +365,6 @@ func broadcastBinary(op backends.OpType, x, y, z []float32, xd, yd, zd []int) {
 	xs, ys := broadcastStrides(xd, zd), broadcastStrides(yd, zd)
 	rows := len(z) / inner
 	same, scalar := binaryKernel(op, false), binaryKernel(op, true)
-	vSame, vScalar := vecKernels(op)
 	commutative := op == backends.OpTypeAdd || op == backends.OpTypeMul || op == backends.OpTypeMax ||
 		op == backends.OpTypeMin
 	xFull, yFull := xd[r-1] == inner, yd[r-1] == inner
@@ -363,17 +382,9 @@ func broadcastBinary(op backends.OpType, x, y, z []float32, xd, yd, zd []int) {
 			zr := z[row*inner : (row+1)*inner]
 			switch {
 			case xFull && yFull:
-				if vSame != nil {
-					vSame(zr, x[xo:xo+inner], y[yo:yo+inner])
-				} else {
-					same(x[xo:xo+inner], y[yo:yo+inner], zr, 0, inner)
-				}
+				same(x[xo:xo+inner], y[yo:yo+inner], zr, 0, inner)
 			case xFull:
-				if vScalar != nil {
-					vScalar(zr, x[xo:xo+inner], y[yo])
-				} else {
-					scalar(x[xo:xo+inner], y[yo:yo+1], zr, 0, inner)
-				}
+				scalar(x[xo:xo+inner], y[yo:yo+1], zr, 0, inner)
 			case yFull && commutative:
 				scalar(y[yo:yo+inner], x[xo:xo+1], zr, 0, inner)
 			case yFull:
@@ -408,7 +419,7 @@ func broadcastBinary(op backends.OpType, x, y, z []float32, xd, yd, zd []int) {
 }
 
 // vecKernels returns op's vector kernels for equal shapes and for a scalar rhs (nil where there are none, or
-// with the vector kernels off; scalar Max/Min need a nonzero bound and are left to binaryKernel).
+// with the vector kernels off; Max and Min have their own, maxMinKernel).
 func vecKernels(op backends.OpType) (same func(z, x, y []float32), scalar func(z, x []float32, c float32)) {
 	if !hasVec || noVec {
 		return nil, nil
@@ -441,46 +452,17 @@ func broadcastStrides(d, out []int) []int {
 }
 
 // binaryKernel is the loop of op over [lo, hi); y is a one-element slice when scalar. z may alias x or y.
+// The per-element expressions are SimpleGo's (gen_exec_binary.go): lhs op rhs, and Go's max/min builtins; the
+// vector kernels (vec_amd64.s) compute the same ones, one IEEE operation per element.
 func binaryKernel(op backends.OpType, scalar bool) func(x, y, z []float32, lo, hi int) {
-	// The per-element expressions are SimpleGo's (gen_exec_binary.go): lhs op rhs, and Go's max/min builtins.
-	if scalar && hasVec && !noVec {
-		var v func(z, x []float32, c float32)
-		switch op {
-		case backends.OpTypeAdd:
-			v = vecAddScalar
-		case backends.OpTypeSub:
-			v = vecSubScalar
-		case backends.OpTypeMul:
-			v = vecMulScalar
-		case backends.OpTypeDiv:
-			v = vecDivScalar
-		}
-		if v != nil {
-			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[0]) }
-		}
-		if op == backends.OpTypeMax || op == backends.OpTypeMin {
-			return maxMinKernel(op, true)
-		}
-	}
-	if !scalar && hasVec && !noVec {
-		// Same expressions, 8 lanes at a time (vec_amd64.s): one IEEE operation per element either way.
-		var v func(z, x, y []float32)
-		switch op {
-		case backends.OpTypeAdd:
-			v = vecAdd
-		case backends.OpTypeSub:
-			v = vecSub
-		case backends.OpTypeMul:
-			v = vecMul
-		case backends.OpTypeDiv:
-			v = vecDiv
-		}
-		if v != nil {
-			return func(x, y, z []float32, lo, hi int) { v(z[lo:hi], x[lo:hi], y[lo:hi]) }
-		}
-		if op == backends.OpTypeMax || op == backends.OpTypeMin {
-			return maxMinKernel(op, false)
-		}
+	same, byScalar := vecKernels(op)
+	switch {
+	case scalar && byScalar != nil:
+		return func(x, y, z []float32, lo, hi int) { byScalar(z[lo:hi], x[lo:hi], y[0]) }
+	case !scalar && same != nil:
+		return func(x, y, z []float32, lo, hi int) { same(z[lo:hi], x[lo:hi], y[lo:hi]) }
+	case hasVec && !noVec && (op == backends.OpTypeMax || op == backends.OpTypeMin):
+		return maxMinKernel(op, scalar)
 	}
 	return binaryLoop(op, scalar)
 }
