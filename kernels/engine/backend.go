@@ -33,6 +33,7 @@ type Backend struct {
 	fastOps          bool // use the reformulated ops of fastops.go
 	fastExec         bool // the executors of executors.go run this backend's ops
 	directDW         bool // ConvGeneral runs depthwise convolutions directly (convexec.go)
+	fusedBN          bool // the builder has BatchNormForTraining and BatchNormGradient (bnexec.go)
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -53,7 +54,8 @@ var _ backends.Backend = (*Backend)(nil)
 // The engine's own options are removed before the rest goes to SimpleGo: "nofastops" switches off the reformulated
 // ops of fastops.go (broadcasting binary ops, Identity elision) and the fast executors of executors.go;
 // "nofastexec" switches off only the executors; "nogemm" only the DotGeneral executor (dotexec.go) and
-// "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows).
+// "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows),
+// "nofusedbn" only the fused batch norm (bnexec.go; kernels/norm then composes it from elementwise ops).
 func NewEngine(config string) (*Backend, error) {
 	fast, fastExec := true, true
 	var flags fastFlags
@@ -71,6 +73,9 @@ func NewEngine(config string) (*Backend, error) {
 			continue
 		case optNoDirectDW:
 			flags.noDirectDW = true
+			continue
+		case optNoFusedBN:
+			flags.noFusedBN = true
 			continue
 		}
 		kept = append(kept, opt)
@@ -98,6 +103,9 @@ func NewEngine(config string) (*Backend, error) {
 		if flags.noDirectDW {
 			label += "," + optNoDirectDW
 		}
+		if flags.noFusedBN {
+			label += "," + optNoFusedBN
+		}
 	}
 	if fastExec {
 		if err := registerFast(sg, flags); err != nil {
@@ -107,7 +115,7 @@ func NewEngine(config string) (*Backend, error) {
 		}
 	}
 	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec,
-		directDW: fastExec && !flags.noDirectDW}, nil
+		directDW: fastExec && !flags.noDirectDW, fusedBN: fastExec && !flags.noFusedBN}, nil
 }
 
 // Engine options: optNoFastOps switches fastops.go and executors.go off, optNoFastExec only executors.go.
@@ -116,6 +124,7 @@ const (
 	optNoFastExec = "nofastexec"
 	optNoGemm     = "nogemm"
 	optNoDirectDW = "nodirectdw"
+	optNoFusedBN  = "nofusedbn"
 )
 
 // Finalize implements backends.Backend: SimpleGo's, after taking the backend off the fast executors' list.
@@ -127,6 +136,10 @@ func (b *Backend) Finalize() {
 // DirectDepthwise implements kernels.DirectDepthwiser: with the fast executors on, ConvGeneral runs depthwise
 // convolutions and their filter gradient directly (convexec.go).
 func (b *Backend) DirectDepthwise() bool { return b.directDW }
+
+// FusedBatchNorm implements norm.FusedBatchNormer: with the fast executors on, the builder has the fused
+// BatchNormForTraining and BatchNormGradient ops (bnexec.go), for float32 and float64 with the channels last.
+func (b *Backend) FusedBatchNorm() bool { return b.fusedBN }
 
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }
@@ -162,7 +175,7 @@ func (b *Backend) Builder(name string) backends.Builder {
 		// SimpleGo's message asks users to file an issue upstream; say what to do in this project instead.
 		s.Builder.ErrFn = unsupportedOpError
 	}
-	return &Builder{Builder: sb, fastOps: b.fastOps}
+	return &Builder{Builder: sb, fastOps: b.fastOps, fusedBN: b.fusedBN}
 }
 
 // UnsupportedOpError is the error for an op that neither SimpleGo nor this engine implements.
@@ -187,6 +200,7 @@ func unsupportedOpError(op backends.OpType) error { return &UnsupportedOpError{O
 type Builder struct {
 	backends.Builder // the wrapped *simplego.Builder
 	fastOps          bool
+	fusedBN          bool
 }
 
 var _ backends.Builder = (*Builder)(nil)

@@ -144,6 +144,7 @@ func installFastExecutors() error {
 		for _, op := range []backends.OpType{backends.OpTypeAbs, backends.OpTypeNeg} {
 			simplegoNodeExecutors[op] = unaryExecutor(op, simplegoNodeExecutors[op])
 		}
+		installBatchNormExecutors()
 	})
 	return fastExecErr
 }
@@ -207,7 +208,7 @@ func sliceOf(data any) *sliceLayout {
 
 // fastFlags switch off some of the fast executors for one backend (engine options).
 type fastFlags struct {
-	noGemm, noDirectDW bool
+	noGemm, noDirectDW, noFusedBN bool
 }
 
 // registerFast marks a SimpleGo backend as one whose ops may take the fast executors.

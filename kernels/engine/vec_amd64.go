@@ -62,3 +62,25 @@ func vecMinBcast(z, x, y []float32)
 //
 //go:noescape
 func vecAbs(z, x []float32)
+
+// Batch-norm kernels (bn_amd64.s; the Go loops they match are in bnexec.go).
+//
+// vecMoments8: for r < rows, d = x[r*stride+j] − k[j]: s[j] += d, s[8+j] += d·d (j < 8).
+//
+//go:noescape
+func vecMoments8(s, k, x []float32, stride, rows int)
+
+// vecGradMoments8: for r < rows, g = dy[r*stride+j]: s[j] += g, s[8+j] += g·(x[r*stride+j] − k[j]) (j < 8).
+//
+//go:noescape
+func vecGradMoments8(s, k, x, dy []float32, stride, rows int)
+
+// vecAffineRows: z[i] = a[j]·(x[i]−m[j]) + b[j], j = i mod len(a); len(a) a multiple of 8 dividing len(z).
+//
+//go:noescape
+func vecAffineRows(z, x, a, m, b []float32)
+
+// vecAffineRows2: z[i] = (a[j]·(x[i]−m[j]) + e[j]·y[i]) + b[j], as vecAffineRows; z may alias y.
+//
+//go:noescape
+func vecAffineRows2(z, x, y, a, m, e, b []float32)

@@ -156,9 +156,15 @@ func (c *Config) Done() *Node {
 	}
 	recalibrating := IsRecalibrating(c.ctx, g)
 	var y *Node
+	masked := false // whether y already has the mask applied
 	if training || recalibrating {
 		var mean, variance *Node
-		y, mean, variance = Normalize(x, gamma, beta, c.epsilon)
+		if fusedBatchNorm(x) {
+			y, mean, variance = fusedNormalize(x, gamma, beta, c.mask, c.epsilon)
+			masked = true
+		} else {
+			y, mean, variance = Normalize(x, gamma, beta, c.epsilon)
+		}
 		switch {
 		case recalibrating:
 			c.recalibrate(statsCtx, meanVar, varVar, first, mean, variance)
@@ -179,7 +185,7 @@ func (c *Config) Done() *Node {
 	} else {
 		y = NormalizeWith(x, first(meanVar.ValueGraph(g)), first(varVar.ValueGraph(g)), gamma, beta, c.epsilon)
 	}
-	if c.mask != nil {
+	if c.mask != nil && !masked {
 		y = Mul(y, expand(y, c.mask))
 	}
 	return y
@@ -213,6 +219,40 @@ func Normalize(x, gamma, beta *Node, epsilon float64) (y, mean, variance *Node) 
 	variance = ReduceMean(Square(centered), axes...)
 	mean = Reshape(meanK, variance.Shape().Dimensions...)
 	return scaleShift(centered, variance, gamma, beta, epsilon), mean, variance
+}
+
+// FusedBatchNormer is implemented by backends with fast fused BatchNormForTraining and BatchNormGradient ops for
+// float32/float64 tensors with the channels last: the project's engine (kernels/engine) when its fast executors
+// are on. On such a backend a training-mode BatchNorm is those two ops (two passes over the activations forward,
+// two backward) instead of about 40 elementwise ops and broadcasts. Other backends (SimpleGo has neither op; XLA is
+// not tested with them here) use Normalize.
+type FusedBatchNormer interface {
+	FusedBatchNorm() bool
+}
+
+// fusedBatchNorm reports whether x's backend runs the fused batch norm for x's dtype.
+func fusedBatchNorm(x *Node) bool {
+	f, ok := x.Graph().Backend().(FusedBatchNormer)
+	return ok && f.FusedBatchNorm() && x.DType().IsFloat() && (x.DType().Size() == 4 || x.DType().Size() == 8)
+}
+
+// fusedNormalize is Normalize as the backend's BatchNormForTraining op, whose gradient (GoMLX's, BatchNormGradient)
+// includes the paths through the batch statistics. The gradient does not flow back from the returned mean and
+// variance, which Done only reads under StopGradient. A mask ([C] of 0/1) is folded into gamma and beta: masked
+// channels come out as zero, as with Mul(y, mask), and get zero gradients.
+func fusedNormalize(x, gamma, beta, mask *Node, epsilon float64) (y, mean, variance *Node) {
+	g, dtype := x.Graph(), x.DType()
+	numC := x.Shape().Dimensions[x.Rank()-1]
+	if gamma == nil {
+		gamma = Ones(g, shapes.Make(dtype, numC))
+	}
+	if beta == nil {
+		beta = Zeros(g, shapes.Make(dtype, numC))
+	}
+	if mask != nil {
+		gamma, beta = Mul(gamma, mask), Mul(beta, mask)
+	}
+	return InternalBatchNormForTraining(x, gamma, beta, float32(epsilon), -1)
 }
 
 // NormalizeWith normalises x (channels last) with the given mean and variance ([C]), e.g. running statistics.

@@ -368,3 +368,85 @@ func TestWideParamsGradient(t *testing.T) {
 	assertClose(t, "dgamma", tensors.MustCopyFlatData[float64](out[0]), wantG, 1e-10)
 	assertClose(t, "dbeta", tensors.MustCopyFlatData[float64](out[1]), wantB, 1e-10)
 }
+
+// TestFusedMatchesComposed: on the project's engine a training-mode BatchNorm is the fused BatchNormForTraining op
+// (FusedBatchNormer); with "nofusedbn" it is composed from elementwise ops (Normalize). Both must give the same
+// output, gradients (x, gamma, beta) and running statistics within float32 rounding, with a mask, a narrow pass
+// over wide parameters (Channels) and a second statistics set.
+func TestFusedMatchesComposed(t *testing.T) {
+	const wide = 32
+	dims := []int{6, 5, 7, 24}
+	rng := rand.New(rand.NewPCG(13, 14))
+	size := dims[0] * dims[1] * dims[2] * dims[3]
+	x, r := make([]float32, size), make([]float32, size)
+	for i := range x {
+		x[i], r[i] = float32(rng.NormFloat64()*2-3), float32(rng.NormFloat64())
+	}
+	mask := make([]float32, dims[3])
+	for i := range mask {
+		mask[i] = float32(rng.IntN(2))
+	}
+	gamma, beta := make([]float32, wide), make([]float32, wide)
+	for i := range gamma {
+		gamma[i], beta[i] = float32(0.5+rng.Float64()), float32(rng.NormFloat64())
+	}
+	run := func(config string) (outs [][]float32, fused bool) {
+		backend, err := engine.NewEngine(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer backend.Finalize()
+		ctx := context.New()
+		bn := ctx.In("bn")
+		bn.VariableWithValue(GammaName, gamma)
+		bn.VariableWithValue(BetaName, beta)
+		exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, r, mask *Node) []*Node {
+			ctx.SetTraining(x.Graph(), true)
+			fused = fusedBatchNorm(x)
+			y := BatchNorm(ctx.In("bn").Reuse(), x).Channels(wide).Stats("target").Mask(mask).Done()
+			loss := ReduceAllSum(Mul(y, r))
+			gammaVar := ctx.GetVariableByScopeAndName("/bn", GammaName)
+			betaVar := ctx.GetVariableByScopeAndName("/bn", BetaName)
+			grads := Gradient(loss, x, gammaVar.ValueGraph(x.Graph()), betaVar.ValueGraph(x.Graph()))
+			return append([]*Node{y}, grads...)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, dims...),
+			tensors.FromFlatDataAndDimensions(r, dims...), mask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range res {
+			outs = append(outs, tensors.MustCopyFlatData[float32](o))
+		}
+		for _, name := range []string{RunningMeanName + "_target", RunningVarName + "_target"} {
+			outs = append(outs, tensors.MustCopyFlatData[float32](
+				ctx.GetVariableByScopeAndName("/bn", name).MustValue()))
+		}
+		return outs, fused
+	}
+	got, fused := run("")
+	want, composed := run("nofusedbn")
+	if !fused || composed {
+		t.Fatalf("fused batch norm chosen: %v with the default engine, %v with nofusedbn; want true, false", fused, composed)
+	}
+	names := []string{"y", "dx", "dgamma", "dbeta", "running_mean", "running_var"}
+	for i := range want {
+		scale := 1.0
+		for _, w := range want[i] {
+			scale = max(scale, math.Abs(float64(w)))
+		}
+		for j := range want[i] {
+			if d := math.Abs(float64(got[i][j] - want[i][j])); d > 2e-5*scale {
+				t.Fatalf("%s[%d]: fused %g, composed %g", names[i], j, got[i][j], want[i][j])
+			}
+		}
+	}
+	for j, m := range mask { // masked channels: zero output and zero gradients for gamma and beta
+		if m == 0 && (got[0][j] != 0 || got[2][j] != 0 || got[3][j] != 0) {
+			t.Fatalf("masked channel %d: y %g, dgamma %g, dbeta %g; want zeros", j, got[0][j], got[2][j], got[3][j])
+		}
+	}
+}

@@ -1,0 +1,140 @@
+#include "textflag.h"
+
+// Batch-norm kernels (bnexec.go), float32, 8 channels per ymm register. Each lane does the IEEE single-precision
+// operations of the Go loops in bnexec.go in the same order (no FMA), so both give the same bits.
+
+// func vecMoments8(s, k, x []float32, stride, rows int)
+// For r < rows, with d = x[r*stride+j] - k[j]: s[j] += d, s[8+j] += d*d (j < 8).
+TEXT ·vecMoments8(SB), NOSPLIT, $0-88
+	MOVQ s_base+0(FP), DI
+	MOVQ k_base+24(FP), DX
+	MOVQ x_base+48(FP), SI
+	MOVQ stride+72(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+80(FP), R9
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS (DX), Y2
+
+mrow:
+	TESTQ R9, R9
+	JEQ mdone
+	VMOVUPS (SI), Y3
+	VSUBPS Y2, Y3, Y3
+	VADDPS Y3, Y0, Y0
+	VMULPS Y3, Y3, Y4
+	VADDPS Y4, Y1, Y1
+	ADDQ R8, SI
+	DECQ R9
+	JMP mrow
+
+mdone:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func vecGradMoments8(s, k, x, dy []float32, stride, rows int)
+// For r < rows, with g = dy[r*stride+j]: s[j] += g, s[8+j] += g*(x[r*stride+j] - k[j]) (j < 8).
+TEXT ·vecGradMoments8(SB), NOSPLIT, $0-112
+	MOVQ s_base+0(FP), DI
+	MOVQ k_base+24(FP), DX
+	MOVQ x_base+48(FP), SI
+	MOVQ dy_base+72(FP), R10
+	MOVQ stride+96(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+104(FP), R9
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS (DX), Y2
+
+grow:
+	TESTQ R9, R9
+	JEQ gdone
+	VMOVUPS (R10), Y5
+	VADDPS Y5, Y0, Y0
+	VMOVUPS (SI), Y3
+	VSUBPS Y2, Y3, Y3
+	VMULPS Y3, Y5, Y4
+	VADDPS Y4, Y1, Y1
+	ADDQ R8, SI
+	ADDQ R8, R10
+	DECQ R9
+	JMP grow
+
+gdone:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func vecAffineRows(z, x, a, m, b []float32)
+// Rows of len(a) channels (a multiple of 8): z[i] = a[j]*(x[i]-m[j]) + b[j], j = i mod len(a), i < len(z).
+TEXT ·vecAffineRows(SB), NOSPLIT, $0-120
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ a_base+48(FP), R8
+	MOVQ a_len+56(FP), R9
+	MOVQ m_base+72(FP), R10
+	MOVQ b_base+96(FP), R11
+	XORQ AX, AX
+
+arow:
+	CMPQ AX, CX
+	JGE adone
+	XORQ BX, BX
+
+acol:
+	CMPQ BX, R9
+	JGE arow
+	VMOVUPS (SI)(AX*4), Y0
+	VSUBPS (R10)(BX*4), Y0, Y0
+	VMULPS (R8)(BX*4), Y0, Y0
+	VADDPS (R11)(BX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	ADDQ $8, BX
+	JMP acol
+
+adone:
+	VZEROUPPER
+	RET
+
+// func vecAffineRows2(z, x, y, a, m, e, b []float32)
+// As vecAffineRows with a second operand: z[i] = (a[j]*(x[i]-m[j]) + e[j]*y[i]) + b[j]. z may alias y.
+TEXT ·vecAffineRows2(SB), NOSPLIT, $0-168
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ y_base+48(FP), DX
+	MOVQ a_base+72(FP), R8
+	MOVQ a_len+80(FP), R9
+	MOVQ m_base+96(FP), R10
+	MOVQ e_base+120(FP), R12
+	MOVQ b_base+144(FP), R11
+	XORQ AX, AX
+
+brow:
+	CMPQ AX, CX
+	JGE bdone
+	XORQ BX, BX
+
+bcol:
+	CMPQ BX, R9
+	JGE brow
+	VMOVUPS (SI)(AX*4), Y0
+	VSUBPS (R10)(BX*4), Y0, Y0
+	VMULPS (R8)(BX*4), Y0, Y0
+	VMOVUPS (DX)(AX*4), Y1
+	VMULPS (R12)(BX*4), Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VADDPS (R11)(BX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	ADDQ $8, BX
+	JMP bcol
+
+bdone:
+	VZEROUPPER
+	RET

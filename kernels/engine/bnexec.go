@@ -1,0 +1,328 @@
+package engine
+
+import (
+	"math"
+	_ "unsafe" // go:linkname
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+)
+
+// Fused batch normalisation: the backend ops BatchNormForTraining and BatchNormGradient (XLA's batch_norm_training
+// and batch_norm_grad), which SimpleGo lacks, for float32 and float64 with the feature axis last (NHWC or [N, C]).
+//
+// Built from elementwise ops (kernels/norm's portable formulation), one batch norm is about 15 graph ops forward and
+// 25 backward, each a pass over the activations, several preceded by a Broadcast of a per-channel operand to the full
+// shape; at res 96 these passes were over half of a training step (BENCH.md). Here the forward is two passes (the
+// per-channel moments, then y = a·x + b) and the gradient two (Σdy and Σdy·(x−mean), then dx = k1·dy + k2·x + k3).
+// GoMLX's graph package already differentiates BatchNormForTraining with BatchNormGradient.
+//
+// Moments are accumulated in float64 around a per-channel shift (the channel's first value), so that a mean far from
+// zero relative to the spread (adder layers' outputs) loses no precision, over fixed blocks of rows that are summed
+// in order: results do not depend on the number of cores.
+
+//go:linkname simplegoNewMultiOutputsNode github.com/gomlx/gomlx/backends/simplego.(*Builder).newMultiOutputsNode
+func simplegoNewMultiOutputsNode(b *simplego.Builder, opType backends.OpType, outputShapes []shapes.Shape,
+	inputs ...*simplego.Node) *simplego.Node
+
+//go:linkname simplegoMultiOutputsNodeExecutors github.com/gomlx/gomlx/backends/simplego.multiOutputsNodeExecutors
+var simplegoMultiOutputsNodeExecutors [backends.OpTypeLast]multiOutputExecutor
+
+// multiOutputExecutor is SimpleGo's executor signature for multi-output ops (simplego.nodeMultiOutputExecutor).
+type multiOutputExecutor func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer,
+	inputsOwned []bool) ([]*simplego.Buffer, error)
+
+// bnParams is the data of a fused batch-norm node.
+type bnParams struct {
+	epsilon float64
+}
+
+// installBatchNormExecutors puts the fused batch-norm executors into SimpleGo's multi-output table (SimpleGo has
+// none for these ops; only this engine's builder creates such nodes).
+func installBatchNormExecutors() {
+	simplegoMultiOutputsNodeExecutors[backends.OpTypeBatchNormForTraining] = batchNormTrainingExecutor
+	simplegoMultiOutputsNodeExecutors[backends.OpTypeBatchNormGradient] = batchNormGradientExecutor
+}
+
+// fusedBatchNormShapes checks the operands of a fused batch norm: x float32/float64 of rank >= 2 with the feature
+// axis last, and each per-channel operand [C] of x's dtype. It returns the SimpleGo nodes.
+func (b *Builder) fusedBatchNormNodes(op string, featureAxis int, x backends.Op, perChannel ...backends.Op) (
+	*simplego.Builder, []*simplego.Node, error) {
+	sb, ok := b.Builder.(*simplego.Builder)
+	if !ok || !b.fusedBN {
+		return nil, nil, errors.Errorf("%s: fused batch norm is off in this engine", op)
+	}
+	xs, err := b.OpShape(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	if xs.DType != dtypes.Float32 && xs.DType != dtypes.Float64 {
+		return nil, nil, errors.Errorf("%s: the engine's fused batch norm takes float32 or float64, got %s", op, xs)
+	}
+	if xs.Rank() < 2 || (featureAxis != xs.Rank()-1 && featureAxis != -1) {
+		return nil, nil, errors.Errorf("%s: the engine's fused batch norm needs the feature axis last, got axis %d of %s",
+			op, featureAxis, xs)
+	}
+	c := xs.Dimensions[xs.Rank()-1]
+	nodes := []*simplego.Node{x.(*simplego.Node)}
+	for i, p := range perChannel {
+		ps, err := b.OpShape(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ps.DType != xs.DType || ps.Rank() != 1 || ps.Dimensions[0] != c {
+			return nil, nil, errors.Errorf("%s: per-channel operand #%d must be [%d] %s, got %s", op, i+1, c, xs.DType, ps)
+		}
+		nodes = append(nodes, p.(*simplego.Node))
+	}
+	return sb, nodes, nil
+}
+
+// BatchNormForTraining implements backends.Builder (see the top of this file); featureAxis must be the last.
+func (b *Builder) BatchNormForTraining(operand, scale, offset backends.Op, epsilon float32, featureAxis int) (
+	normalized, batchMean, batchVariance backends.Op, err error) {
+	sb, nodes, err := b.fusedBatchNormNodes("BatchNormForTraining", featureAxis, operand, scale, offset)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	xs := nodeOf(nodes[0]).shape
+	cs := nodeOf(nodes[1]).shape
+	n := simplegoNewMultiOutputsNode(sb, backends.OpTypeBatchNormForTraining, []shapes.Shape{xs, cs, cs}, nodes...)
+	nodeOf(n).data = &bnParams{epsilon: float64(epsilon)}
+	outs := nodeOf(n).multiOutputsNodes
+	return outs[0], outs[1], outs[2], nil
+}
+
+// BatchNormGradient implements backends.Builder (see the top of this file); featureAxis must be the last.
+func (b *Builder) BatchNormGradient(operand, scale, mean, variance, gradOutput backends.Op, epsilon float32,
+	featureAxis int) (gradOperand, gradScale, gradOffset backends.Op, err error) {
+	sb, nodes, err := b.fusedBatchNormNodes("BatchNormGradient", featureAxis, operand, scale, mean, variance)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	xs := nodeOf(nodes[0]).shape
+	gs, err := b.OpShape(gradOutput)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !gs.Equal(xs) {
+		return nil, nil, nil, errors.Errorf("BatchNormGradient: gradOutput %s must have the operand's shape %s", gs, xs)
+	}
+	nodes = append(nodes, gradOutput.(*simplego.Node))
+	cs := nodeOf(nodes[1]).shape
+	n := simplegoNewMultiOutputsNode(sb, backends.OpTypeBatchNormGradient, []shapes.Shape{xs, cs, cs}, nodes...)
+	nodeOf(n).data = &bnParams{epsilon: float64(epsilon)}
+	outs := nodeOf(n).multiOutputsNodes
+	return outs[0], outs[1], outs[2], nil
+}
+
+// batchNormTrainingExecutor: inputs x, scale, offset; outputs y, mean, biased variance.
+func batchNormTrainingExecutor(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer,
+	_ []bool) ([]*simplego.Buffer, error) {
+	p, ok := nodeOf(node).data.(*bnParams)
+	if !ok {
+		return nil, errors.New("BatchNormForTraining: node was not built by the shiftaddaug engine")
+	}
+	x := bufferOf(inputs[0])
+	c := x.shape.Dimensions[x.shape.Rank()-1]
+	cs := shapes.Make(x.shape.DType, c)
+	outs := []*simplego.Buffer{simplegoGetBufferForShape(backend, x.shape),
+		simplegoGetBufferForShape(backend, cs), simplegoGetBufferForShape(backend, cs)}
+	fastExecRuns.Add(1)
+	if x.shape.DType == dtypes.Float32 {
+		batchNormTraining(x.flat.([]float32), bufferOf(inputs[1]).flat.([]float32), bufferOf(inputs[2]).flat.([]float32),
+			p.epsilon, bufferOf(outs[0]).flat.([]float32), bufferOf(outs[1]).flat.([]float32),
+			bufferOf(outs[2]).flat.([]float32))
+	} else {
+		batchNormTraining(x.flat.([]float64), bufferOf(inputs[1]).flat.([]float64), bufferOf(inputs[2]).flat.([]float64),
+			p.epsilon, bufferOf(outs[0]).flat.([]float64), bufferOf(outs[1]).flat.([]float64),
+			bufferOf(outs[2]).flat.([]float64))
+	}
+	return outs, nil
+}
+
+// batchNormGradientExecutor: inputs x, scale, mean, variance, dy; outputs dx, dscale, doffset. dx is written over dy
+// when SimpleGo says dy's buffer is no longer needed.
+func batchNormGradientExecutor(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer,
+	owned []bool) ([]*simplego.Buffer, error) {
+	p, ok := nodeOf(node).data.(*bnParams)
+	if !ok {
+		return nil, errors.New("BatchNormGradient: node was not built by the shiftaddaug engine")
+	}
+	x := bufferOf(inputs[0])
+	c := x.shape.Dimensions[x.shape.Rank()-1]
+	cs := shapes.Make(x.shape.DType, c)
+	var dx *simplego.Buffer
+	if owned[4] {
+		dx, inputs[4] = inputs[4], nil
+	} else {
+		dx = simplegoGetBufferForShape(backend, x.shape)
+	}
+	dy := bufferOf(dx)
+	if inputs[4] != nil {
+		dy = bufferOf(inputs[4])
+	}
+	outs := []*simplego.Buffer{dx, simplegoGetBufferForShape(backend, cs), simplegoGetBufferForShape(backend, cs)}
+	fastExecRuns.Add(1)
+	if x.shape.DType == dtypes.Float32 {
+		batchNormGradient(x.flat.([]float32), bufferOf(inputs[1]).flat.([]float32), bufferOf(inputs[2]).flat.([]float32),
+			bufferOf(inputs[3]).flat.([]float32), dy.flat.([]float32), p.epsilon, bufferOf(outs[0]).flat.([]float32),
+			bufferOf(outs[1]).flat.([]float32), bufferOf(outs[2]).flat.([]float32))
+	} else {
+		batchNormGradient(x.flat.([]float64), bufferOf(inputs[1]).flat.([]float64), bufferOf(inputs[2]).flat.([]float64),
+			bufferOf(inputs[3]).flat.([]float64), dy.flat.([]float64), p.epsilon, bufferOf(outs[0]).flat.([]float64),
+			bufferOf(outs[1]).flat.([]float64), bufferOf(outs[2]).flat.([]float64))
+	}
+	return outs, nil
+}
+
+// bnBlockElems is the number of elements in a block of rows whose moments are summed by one worker; blocks are then
+// added in order, so the result does not depend on how blocks were spread over cores.
+const bnBlockElems = 1 << 14
+
+// channelSums returns, per channel j of the [rows, C] data x, Σ f and Σ g over the rows, where (f, g) is
+// (x−k, (x−k)²) when dy is nil and (dy, dy·(x−k)) otherwise; k is a per-channel shift. float32 data is summed in
+// float32 within blocks of rows, 8 channels at a time (vecMoments8 and vecGradMoments8 where the CPU has AVX2 and C
+// is a multiple of 8, the same arithmetic in Go otherwise), and the blocks in float64; float64 data in float64.
+func channelSums[T float32 | float64](x, dy []T, k []T) (s1, s2 []float64) {
+	c := len(k)
+	rows := len(x) / c
+	blockRows := max(1, bnBlockElems/c)
+	blocks := (rows + blockRows - 1) / blockRows
+	strips := (c + 7) / 8
+	partial := make([]T, 16*strips*blocks) // per block and strip of 8 channels: 8 sums of f, 8 of g
+	parallelFor(blocks, len(x), func(lo, hi int) {
+		for blk := lo; blk < hi; blk++ {
+			r0, r1 := blk*blockRows, min(rows, (blk+1)*blockRows)
+			for st := range strips {
+				j0 := 8 * st
+				p := partial[16*(blk*strips+st) : 16*(blk*strips+st+1)]
+				momentsStrip(p, k[j0:min(c, j0+8)], x[r0*c+j0:], dy, r0*c+j0, c, r1-r0)
+			}
+		}
+	})
+	s1, s2 = make([]float64, c), make([]float64, c)
+	for blk := range blocks {
+		for j := range c {
+			p := partial[16*(blk*strips+j/8):]
+			s1[j] += float64(p[j%8])
+			s2[j] += float64(p[8+j%8])
+		}
+	}
+	return s1, s2
+}
+
+// momentsStrip adds one strip of len(k) <= 8 channels over rows rows of x (row stride c) into p (see channelSums);
+// dy, when not nil, is read from offset off with the same stride.
+func momentsStrip[T float32 | float64](p, k, x, dy []T, off, c, rows int) {
+	if x32, ok := any(x).([]float32); ok && len(k) == 8 && hasVec && !noVec {
+		p32, k32 := any(p).([]float32), any(k).([]float32)
+		if dy == nil {
+			vecMoments8(p32, k32, x32, c, rows)
+		} else {
+			vecGradMoments8(p32, k32, x32, any(dy).([]float32)[off:], c, rows)
+		}
+		return
+	}
+	w := len(k)
+	for r := range rows {
+		row := x[r*c : r*c+w]
+		if dy == nil {
+			for j, v := range row {
+				d := v - k[j]
+				p[j] += d
+				p[8+j] += T(d * d)
+			}
+			continue
+		}
+		drow := dy[off+r*c : off+r*c+w]
+		for j, v := range row {
+			g := drow[j]
+			p[j] += g
+			p[8+j] += T(g * (v - k[j]))
+		}
+	}
+}
+
+// affineRows sets z = a·(x−m) + b per channel (a, m, b of length C); with y non-nil, z = (a·(x−m) + e·y) + b. The
+// mean m is taken off first: x·a − m·a would cancel for a mean far from zero (adder layers' outputs). z may alias y.
+// float32 rows of a multiple of 8 channels run on vecAffineRows(2) where the CPU has AVX2, with the same bits.
+func affineRows[T float32 | float64](z, x, y, a, m, e, b []T) {
+	c := len(a)
+	parallelFor(len(z)/c, len(z), func(lo, hi int) {
+		xs, zs := x[lo*c:hi*c], z[lo*c:hi*c]
+		var ys []T
+		if y != nil {
+			ys = y[lo*c : hi*c]
+		}
+		if z32, ok := any(zs).([]float32); ok && c%8 == 0 && hasVec && !noVec {
+			x32, a32, m32, b32 := any(xs).([]float32), any(a).([]float32), any(m).([]float32), any(b).([]float32)
+			if y == nil {
+				vecAffineRows(z32, x32, a32, m32, b32)
+			} else {
+				vecAffineRows2(z32, x32, any(ys).([]float32), a32, m32, any(e).([]float32), b32)
+			}
+			return
+		}
+		for i := 0; i < len(xs); i += c {
+			row, out := xs[i:i+c], zs[i:i+c]
+			if y == nil {
+				for j, v := range row {
+					out[j] = T(a[j]*(v-m[j])) + b[j]
+				}
+				continue
+			}
+			yrow := ys[i : i+c]
+			for j, v := range row {
+				out[j] = T(T(a[j]*(v-m[j]))+T(e[j]*yrow[j])) + b[j]
+			}
+		}
+	})
+}
+
+// batchNormTraining normalises x ([rows, C]) with its batch mean and biased variance, then scales and shifts:
+// y = scale·(x−mean)/√(var+ε) + offset, computed as a·x + b.
+func batchNormTraining[T float32 | float64](x, scale, offset []T, eps float64, y, mean, variance []T) {
+	c := len(scale)
+	if len(x) == 0 {
+		for j := range c {
+			mean[j], variance[j] = T(math.NaN()), T(math.NaN())
+		}
+		return
+	}
+	k := x[:c] // the first row: a shift close to the mean
+	s1, s2 := channelSums(x, nil, k)
+	n := float64(len(x) / c)
+	a := make([]T, c)
+	for j := range c {
+		d := s1[j] / n // mean − k
+		v := max(s2[j]/n-d*d, 0)
+		mean[j], variance[j] = T(float64(k[j])+d), T(v)
+		a[j] = T(float64(scale[j]) / math.Sqrt(v+eps))
+	}
+	affineRows(y, x, nil, a, mean, nil, offset)
+}
+
+// batchNormGradient is the gradient of batchNormTraining's y (given mean and variance) with respect to x, scale
+// and offset, including the paths through the batch statistics:
+//
+//	doffset = Σdy, dscale = Σdy·x̂, dx = scale/σ · (dy − doffset/n − x̂·dscale/n), x̂ = (x−mean)/σ, σ = √(var+ε),
+//
+// computed as dx = k1·dy + k2·(x−mean) + k3. dx may alias dy.
+func batchNormGradient[T float32 | float64](x, scale, mean, variance, dy []T, eps float64, dx, dscale, doffset []T) {
+	c := len(scale)
+	s1, s2 := channelSums(x, dy, mean)
+	n := float64(max(1, len(x)/c))
+	k1, k2, k3 := make([]T, c), make([]T, c), make([]T, c)
+	for j := range c {
+		inv := 1 / math.Sqrt(float64(variance[j])+eps)
+		doffset[j], dscale[j] = T(s1[j]), T(s2[j]*inv)
+		g := float64(scale[j]) * inv
+		c2 := -g * inv * inv * s2[j] / n
+		k1[j], k2[j], k3[j] = T(g), T(c2), T(-g*s1[j]/n)
+	}
+	affineRows(dx, x, dy, k2, mean, k1, k3)
+}
