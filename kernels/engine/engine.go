@@ -25,8 +25,9 @@
 // ops, nil conv strides/dilations filled in (SimpleGo rejects them, or crashes the process for grouped convs),
 // and an error naming the op for anything neither implements (e.g. SelectAndScatterMax, the max-pool
 // gradient; DynamicSlice; BatchNormForInference; FFT). With its fast executors on it also has fused
-// BatchNormForTraining and BatchNormGradient for float32/float64 with the feature axis last (bnexec.go). Its options are SimpleGo's: "parallelism=N", "dotgeneral_small",
-// "dotgeneral_large", "ops_sequential", "ops_parallel", comma-separated, e.g.
+// BatchNormForTraining and BatchNormGradient for float32/float64 with the feature axis last (bnexec.go).
+// Its options are SimpleGo's: "parallelism=N", "dotgeneral_small", "dotgeneral_large", "ops_sequential",
+// "ops_parallel", and the engine's own (see NewEngine), comma-separated, e.g.
 // GOMLX_BACKEND=shiftaddaug:dotgeneral_small,parallelism=2.
 package engine
 
