@@ -53,14 +53,16 @@ func CustomVJP(inputs []*Node, output *Node, grad func(i int, v *Node) *Node) *N
 	})
 }
 
-// firstElement returns x's first element (row-major) as a scalar, with a Gather: its gradient (a
-// scatter) exists on SimpleGo, whereas Slice's (a Pad) does not.
+// firstElement returns x's first element (row-major) as a scalar, with a Gather of index (0, …, 0): its gradient
+// (a scatter) exists on SimpleGo, whereas Slice's (a Pad) does not. Gathering from x itself rather than from a
+// flattened Reshape matters: SimpleGo copies a Reshape's operand whenever another op still needs it, which for the
+// activations the operators take was a full copy of each, every step.
 func firstElement(x *Node) *Node {
 	if x.Rank() == 0 {
 		return x
 	}
-	flat := Reshape(x, x.Shape().Size())
-	return Gather(flat, Const(x.Graph(), []int32{0}))
+	index := Const(x.Graph(), [][]int32{make([]int32, x.Rank())}) // [1, rank]
+	return Reshape(Gather(x, index))                              // [1] → scalar
 }
 
 // FastMatMul returns a·b for a [M, K] and b [K, N], with a gradient made of two DotGenerals
