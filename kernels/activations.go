@@ -70,9 +70,26 @@ func clipVJP(x *Node, f func(t *Node) *Node, mask func(x *Node) *Node) *Node {
 	})
 }
 
+// FusedActivationer is implemented by backends that run the comparison form of the gradient mask,
+// Mul(v, Where(lo ≤ x < hi, 1, 0)), as one fused pass (and ClipScalar as one): the project's engine
+// (kernels/engine) with its fast executors on.
+type FusedActivationer interface {
+	FusedActivations() bool
+}
+
+func fusedActivations(x *Node) bool {
+	f, ok := x.Graph().Backend().(FusedActivationer)
+	return ok && f.FusedActivations() && x.DType() == dtypes.Float32
+}
+
 // rangeMask returns [0 ≤ x] (below6 false) or [0 ≤ x < 6] (below6 true) as 0/1 values of x's dtype (+0 for
-// false), with branch-free float ops for float32 and float64 (see the top of this file), else compareMask.
+// false), with branch-free float ops for float32 and float64 (see the top of this file), else compareMask. On a
+// FusedActivationer it is compareMask, which that backend fuses with the product by the adjoint (the same values;
+// a NaN x gives a zero gradient there instead of NaN).
 func rangeMask(x *Node, below6 bool) *Node {
+	if fusedActivations(x) {
+		return compareMask(x, below6)
+	}
 	var s1, s2 float64 // s1·s2 = 1/(smallest positive subnormal)
 	switch x.DType() {
 	case dtypes.Float32:

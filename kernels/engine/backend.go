@@ -34,6 +34,7 @@ type Backend struct {
 	fastExec         bool // the executors of executors.go run this backend's ops
 	directDW         bool // ConvGeneral runs depthwise convolutions directly (convexec.go)
 	fusedBN          bool // the builder has BatchNormForTraining and BatchNormGradient (bnexec.go)
+	fusedAct         bool // the builder fuses clipping activations and their gradient masks (fusedact.go)
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -55,7 +56,8 @@ var _ backends.Backend = (*Backend)(nil)
 // ops of fastops.go (broadcasting binary ops, Identity elision) and the fast executors of executors.go;
 // "nofastexec" switches off only the executors; "nogemm" only the DotGeneral executor (dotexec.go) and
 // "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows),
-// "nofusedbn" only the fused batch norm (bnexec.go; kernels/norm then composes it from elementwise ops).
+// "nofusedbn" only the fused batch norm (bnexec.go; kernels/norm then composes it from elementwise ops),
+// "nofusedact" only the fused clipping activations (fusedact.go).
 func NewEngine(config string) (*Backend, error) {
 	fast, fastExec := true, true
 	var flags fastFlags
@@ -76,6 +78,9 @@ func NewEngine(config string) (*Backend, error) {
 			continue
 		case optNoFusedBN:
 			flags.noFusedBN = true
+			continue
+		case optNoFusedAct:
+			flags.noFusedAct = true
 			continue
 		}
 		kept = append(kept, opt)
@@ -106,6 +111,9 @@ func NewEngine(config string) (*Backend, error) {
 		if flags.noFusedBN {
 			label += "," + optNoFusedBN
 		}
+		if flags.noFusedAct {
+			label += "," + optNoFusedAct
+		}
 	}
 	if fastExec {
 		if err := registerFast(sg, flags); err != nil {
@@ -115,7 +123,8 @@ func NewEngine(config string) (*Backend, error) {
 		}
 	}
 	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec,
-		directDW: fastExec && !flags.noDirectDW, fusedBN: fastExec && !flags.noFusedBN}, nil
+		directDW: fastExec && !flags.noDirectDW, fusedBN: fastExec && !flags.noFusedBN,
+		fusedAct: fastExec && !flags.noFusedAct}, nil
 }
 
 // Engine options: optNoFastOps switches fastops.go and executors.go off, optNoFastExec only executors.go.
@@ -125,6 +134,7 @@ const (
 	optNoGemm     = "nogemm"
 	optNoDirectDW = "nodirectdw"
 	optNoFusedBN  = "nofusedbn"
+	optNoFusedAct = "nofusedact"
 )
 
 // Finalize implements backends.Backend: SimpleGo's, after taking the backend off the fast executors' list.
@@ -140,6 +150,10 @@ func (b *Backend) DirectDepthwise() bool { return b.directDW }
 // FusedBatchNorm implements norm.FusedBatchNormer: with the fast executors on, the builder has the fused
 // BatchNormForTraining and BatchNormGradient ops (bnexec.go), for float32 and float64 with the channels last.
 func (b *Backend) FusedBatchNorm() bool { return b.fusedBN }
+
+// FusedActivations implements kernels.FusedActivationer: the builder fuses float32 clips (Min(Max(x, lo), hi)) and
+// masked gradients (v·Where(lo ≤ x < hi, 1, 0)) into one pass each (fusedact.go).
+func (b *Backend) FusedActivations() bool { return b.fusedAct }
 
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }
@@ -175,7 +189,11 @@ func (b *Backend) Builder(name string) backends.Builder {
 		// SimpleGo's message asks users to file an issue upstream; say what to do in this project instead.
 		s.Builder.ErrFn = unsupportedOpError
 	}
-	return &Builder{Builder: sb, fastOps: b.fastOps, fusedBN: b.fusedBN}
+	bl := &Builder{Builder: sb, fastOps: b.fastOps, fusedBN: b.fusedBN}
+	if b.fusedAct {
+		bl.acts = newActTracker()
+	}
+	return bl
 }
 
 // UnsupportedOpError is the error for an op that neither SimpleGo nor this engine implements.
@@ -201,6 +219,7 @@ type Builder struct {
 	backends.Builder // the wrapped *simplego.Builder
 	fastOps          bool
 	fusedBN          bool
+	acts             *actTracker // nil unless clipping activations are fused (fusedact.go)
 }
 
 var _ backends.Builder = (*Builder)(nil)

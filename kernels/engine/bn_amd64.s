@@ -138,3 +138,66 @@ bcol:
 bdone:
 	VZEROUPPER
 	RET
+
+// Fused activation gradients (fusedact.go): z[i] = v[i]*m with m = 1.0 where the condition on x[i] holds, else +0.0,
+// for i < len(z) (a multiple of 8). Ordered comparisons: false for a NaN x.
+
+// func vecRangeMul(z, v, x []float32, lo, hi float32)
+// Condition: lo <= x < hi.
+TEXT ·vecRangeMul(SB), NOSPLIT, $0-80
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ v_base+24(FP), SI
+	MOVQ x_base+48(FP), DX
+	VBROADCASTSS lo+72(FP), Y6
+	VBROADCASTSS hi+76(FP), Y7
+	VBROADCASTSS one<>(SB), Y5
+	XORQ AX, AX
+
+rloop:
+	CMPQ AX, CX
+	JGE rdone
+	VMOVUPS (DX)(AX*4), Y0
+	VCMPPS $0x1d, Y6, Y0, Y1
+	VCMPPS $0x11, Y7, Y0, Y2
+	VANDPS Y2, Y1, Y1
+	VANDPS Y5, Y1, Y1
+	VMOVUPS (SI)(AX*4), Y3
+	VMULPS Y1, Y3, Y3
+	VMOVUPS Y3, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP rloop
+
+rdone:
+	VZEROUPPER
+	RET
+
+// func vecStepMul(z, v, x []float32, lo float32)
+// Condition: lo <= x.
+TEXT ·vecStepMul(SB), NOSPLIT, $0-76
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ v_base+24(FP), SI
+	MOVQ x_base+48(FP), DX
+	VBROADCASTSS lo+72(FP), Y6
+	VBROADCASTSS one<>(SB), Y5
+	XORQ AX, AX
+
+sloop:
+	CMPQ AX, CX
+	JGE sdone
+	VMOVUPS (DX)(AX*4), Y0
+	VCMPPS $0x1d, Y6, Y0, Y1
+	VANDPS Y5, Y1, Y1
+	VMOVUPS (SI)(AX*4), Y3
+	VMULPS Y1, Y3, Y3
+	VMOVUPS Y3, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP sloop
+
+sdone:
+	VZEROUPPER
+	RET
+
+DATA one<>+0(SB)/4, $0x3f800000
+GLOBL one<>(SB), RODATA|NOPTR, $4

@@ -129,6 +129,12 @@ func (b *Builder) Add(lhs, rhs backends.Op) (backends.Op, error) {
 
 // Mul implements backends.Builder (see broadcastBinary).
 func (b *Builder) Mul(lhs, rhs backends.Op) (backends.Op, error) {
+	if f, ok := b.fusedMaskedGrad(lhs, rhs); ok { // fusedact.go
+		return f, nil
+	}
+	if f, ok := b.fusedMaskedGrad(rhs, lhs); ok {
+		return f, nil
+	}
 	return b.broadcastBinary(b.Builder.Mul, true, lhs, rhs)
 }
 
@@ -144,11 +150,21 @@ func (b *Builder) Div(lhs, rhs backends.Op) (backends.Op, error) {
 
 // Max implements backends.Builder (see broadcastBinary).
 func (b *Builder) Max(lhs, rhs backends.Op) (backends.Op, error) {
-	return b.broadcastBinary(b.Builder.Max, true, lhs, rhs)
+	op, err := b.broadcastBinary(b.Builder.Max, true, lhs, rhs)
+	if err == nil {
+		b.rememberMax(op, lhs, rhs) // fusedact.go
+	}
+	return op, err
 }
 
 // Min implements backends.Builder (see broadcastBinary).
 func (b *Builder) Min(lhs, rhs backends.Op) (backends.Op, error) {
+	if f, ok := b.fusedClip(lhs, rhs); ok { // fusedact.go
+		return f, nil
+	}
+	if f, ok := b.fusedClip(rhs, lhs); ok {
+		return f, nil
+	}
 	return b.broadcastBinary(b.Builder.Min, true, lhs, rhs)
 }
 

@@ -84,3 +84,13 @@ func vecAffineRows(z, x, a, m, b []float32)
 //
 //go:noescape
 func vecAffineRows2(z, x, y, a, m, e, b []float32)
+
+// vecRangeMul: z[i] = v[i]·(lo ≤ x[i] < hi ? 1 : +0) for i < len(z), a multiple of 8 (fusedact.go).
+//
+//go:noescape
+func vecRangeMul(z, v, x []float32, lo, hi float32)
+
+// vecStepMul: z[i] = v[i]·(lo ≤ x[i] ? 1 : +0) for i < len(z), a multiple of 8 (fusedact.go).
+//
+//go:noescape
+func vecStepMul(z, v, x []float32, lo float32)

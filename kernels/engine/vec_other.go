@@ -27,5 +27,7 @@ func vecMoments8(s, k, x []float32, stride, rows int) {
 func vecGradMoments8(s, k, x, dy []float32, stride, rows int) {
 	panic("no vector kernels on this architecture")
 }
-func vecAffineRows(z, x, a, m, b []float32)        { panic("no vector kernels on this architecture") }
-func vecAffineRows2(z, x, y, a, m, e, b []float32) { panic("no vector kernels on this architecture") }
+func vecAffineRows(z, x, a, m, b []float32)         { panic("no vector kernels on this architecture") }
+func vecAffineRows2(z, x, y, a, m, e, b []float32)  { panic("no vector kernels on this architecture") }
+func vecRangeMul(z, v, x []float32, lo, hi float32) { panic("no vector kernels on this architecture") }
+func vecStepMul(z, v, x []float32, lo float32)      { panic("no vector kernels on this architecture") }

@@ -9,11 +9,13 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/shiftaddaug/shiftaddaug/kernels"
+	"github.com/shiftaddaug/shiftaddaug/kernels/norm"
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 	"github.com/shiftaddaug/shiftaddaug/pkg/hybrid"
 )
@@ -121,12 +123,32 @@ func (b *builder) width(c channels) int {
 
 // mask zeroes the inactive channels of x in the augmented pass.
 func (b *builder) mask(x *Node, c channels, offset int) *Node {
-	if !b.pass.Augmented || c.Wide == c.Target {
+	m := b.maskVector(c, offset, x.DType())
+	if m == nil {
 		return x
 	}
-	m := Slice(b.pass.Masks, AxisRange(offset, offset+c.Wide))
-	m = ConvertDType(m, x.DType())
 	return Mul(x, ExpandLeftToRank(m, x.Rank()))
+}
+
+// maskVector is the [c.Wide] 0/1 channel mask at offset in the augmented pass, nil when nothing is masked.
+func (b *builder) maskVector(c channels, offset int, dtype dtypes.DType) *Node {
+	if !b.pass.Augmented || c.Wide == c.Target {
+		return nil
+	}
+	return ConvertDType(Slice(b.pass.Masks, AxisRange(offset, offset+c.Wide)), dtype)
+}
+
+// normActMask is mask(activation(batchNorm(x))). When the activation maps 0 to 0 the mask goes into the batch norm
+// instead (norm's Mask: inactive channels come out as zero, their running statistics stay as they are), which the
+// fused batch norm applies for free, rather than as a per-channel multiply over the activations and its gradient.
+// The two differ only in the augmented pass's own running statistics (AugStats) of inactive channels, which
+// nothing reads.
+func (b *builder) normActMask(ctx *context.Context, x *Node, c channels, a arch.Act, offset int) *Node {
+	if a == arch.ActHSigmoid { // hard sigmoid(0) = 1/2
+		return b.mask(activation(b.batchNorm(ctx, x, c), a), c, offset)
+	}
+	m := b.maskVector(c, offset, x.DType())
+	return activation(norm.BatchNorm(ctx, x).Channels(c.Wide).Stats(b.pass.BNScope).Mask(m).Done(), a)
 }
 
 // conv is a standalone conv (stem, head): conv, batch norm, activation, mask.
@@ -137,7 +159,7 @@ func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in, out chann
 		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
 	}
 	if c.BN {
-		y = b.batchNorm(ctx, y, out)
+		return b.normActMask(ctx, y, out, c.Act, maskOff)
 	}
 	return b.mask(activation(y, c.Act), out, maskOff)
 }
@@ -149,19 +171,19 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 		ectx := ctx.In("expand")
 		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, initKaiming)
 		h = hybrid.Conv(ops.AtLayer(ectx), blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
-		h = b.mask(activation(b.batchNorm(ectx, h, d.Mid), blk.Act), d.Mid, d.midMask)
+		h = b.normActMask(ectx, h, d.Mid, blk.Act, d.midMask)
 	}
 	dctx := ctx.In("dw")
 	w := b.weight(dctx, "weights", []int{blk.K, blk.K, d.Mid.Wide}, initKaiming)
 	h = hybrid.Depthwise(ops.AtLayer(dctx), blk.Op, h, w, d.Mid.Target, blk.Stride, b.pass.Augmented)
-	h = b.mask(activation(b.batchNorm(dctx, h, d.Mid), blk.Act), d.Mid, d.midMask)
+	h = b.normActMask(dctx, h, d.Mid, blk.Act, d.midMask)
 	if blk.SE > 0 {
 		h = b.squeezeExcite(ctx.In("se"), h, blk, d)
 	}
 	pctx := ctx.In("project")
 	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, initKaiming)
 	h = hybrid.Conv(ops.AtLayer(pctx), blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1, b.pass.Augmented)
-	h = b.mask(b.batchNorm(pctx, h, d.Out), d.Out, d.outMask)
+	h = b.normActMask(pctx, h, d.Out, arch.ActNone, d.outMask)
 	if blk.Residual {
 		h = Add(h, x)
 	}

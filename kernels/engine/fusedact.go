@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"math"
+	"sync/atomic"
+	_ "unsafe" // go:linkname
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+)
+
+// Fused clipping activations: the builder recognises two float32 patterns as it builds them and emits one node
+// for each, which the executor below runs in one pass:
+//
+//   - clip: Min(Max(x, lo), hi) with scalar constants lo and hi (graph.ClipScalar, Clamp; ReLU6's forward), two
+//     passes otherwise;
+//   - masked gradient: Mul(v, Where(cond, 1, 0)) with cond GreaterOrEqual(x, lo), or LogicalAnd of that and
+//     LessThan(x, hi), scalar constants (kernels' ReLU/ReLU6 gradient v·[lo ≤ x < hi] on this engine), four
+//     passes and three Bool tensors otherwise (and about nine float passes in kernels' portable formulation).
+//
+// The values are exactly those of the ops they replace: clip is Go's min(max(x, lo), hi) per element, and the
+// masked gradient is v·1 or v·(+0) per element (the comparisons are false for a NaN x). The nodes of the pattern
+// stay in the graph, and SimpleGo runs them only if something else uses them.
+//
+// The fused node is a SimpleGo node of op type Clamp, which SimpleGo has no executor for and never creates itself
+// (this engine's builder composes Clamp from Max and Min), carrying its parameters as node data.
+
+//go:linkname simplegoNewNode github.com/gomlx/gomlx/backends/simplego.(*Builder).newNode
+func simplegoNewNode(b *simplego.Builder, opType backends.OpType, shape shapes.Shape,
+	inputs ...*simplego.Node) *simplego.Node
+
+// fusedOpType is the op type of the fused elementwise nodes.
+const fusedOpType = backends.OpTypeClamp
+
+// fusedAct is the data of a fused activation node.
+type fusedAct struct {
+	maskedGrad bool    // inputs (v, x): v·[lo ≤ x < hi]; otherwise input x: min(max(x, lo), hi)
+	lo, hi     float32 // hi is +Inf without an upper bound in a masked gradient
+	strictHi   bool    // masked gradient: x < hi is part of the condition
+}
+
+// actTracker is what the builder remembers about the ops it built, to recognise the patterns.
+type actTracker struct {
+	scalars map[backends.Op]float32   // float32 scalar constants
+	conds   map[backends.Op]rangeCond // Bool ops: lo ≤ x (< hi)
+	masks   map[backends.Op]rangeCond // Where(cond, 1, 0)
+	maxes   map[backends.Op]clipLower // Max(x, lo)
+}
+
+type rangeCond struct {
+	x            backends.Op
+	lo, hi       float32
+	hasLo, hasHi bool
+}
+
+type clipLower struct {
+	x  backends.Op
+	lo float32
+}
+
+func newActTracker() *actTracker {
+	return &actTracker{scalars: map[backends.Op]float32{}, conds: map[backends.Op]rangeCond{},
+		masks: map[backends.Op]rangeCond{}, maxes: map[backends.Op]clipLower{}}
+}
+
+// isFloat32 reports whether op is a float32 value (false on any error).
+func (b *Builder) isFloat32(op backends.Op) bool {
+	s, err := b.OpShape(op)
+	return err == nil && s.DType == dtypes.Float32
+}
+
+// scalarOf returns the value of a float32 scalar constant built by this builder.
+func (b *Builder) scalarOf(op backends.Op) (float32, bool) {
+	if b.acts == nil {
+		return 0, false
+	}
+	v, ok := b.acts.scalars[op]
+	return v, ok
+}
+
+// Constant implements backends.Builder: SimpleGo's, remembering float32 scalars.
+func (b *Builder) Constant(flat any, dims ...int) (backends.Op, error) {
+	op, err := b.Builder.Constant(flat, dims...)
+	if err == nil && b.acts != nil && len(dims) == 0 {
+		if v, ok := flat.([]float32); ok && len(v) == 1 {
+			b.acts.scalars[op] = v[0]
+		}
+	}
+	return op, err
+}
+
+// GreaterOrEqual implements backends.Builder: SimpleGo's, remembering x ≥ scalar.
+func (b *Builder) GreaterOrEqual(lhs, rhs backends.Op) (backends.Op, error) {
+	op, err := b.Builder.GreaterOrEqual(lhs, rhs)
+	if c, ok := b.scalarOf(rhs); err == nil && ok && b.isFloat32(lhs) {
+		b.acts.conds[op] = rangeCond{x: lhs, lo: c, hasLo: true}
+	}
+	return op, err
+}
+
+// LessThan implements backends.Builder: SimpleGo's, remembering x < scalar.
+func (b *Builder) LessThan(lhs, rhs backends.Op) (backends.Op, error) {
+	op, err := b.Builder.LessThan(lhs, rhs)
+	if c, ok := b.scalarOf(rhs); err == nil && ok && b.isFloat32(lhs) {
+		b.acts.conds[op] = rangeCond{x: lhs, hi: c, hasHi: true}
+	}
+	return op, err
+}
+
+// LogicalAnd implements backends.Builder: SimpleGo's, remembering lo ≤ x < hi.
+func (b *Builder) LogicalAnd(lhs, rhs backends.Op) (backends.Op, error) {
+	op, err := b.Builder.LogicalAnd(lhs, rhs)
+	if err != nil || b.acts == nil {
+		return op, err
+	}
+	l, lok := b.acts.conds[lhs]
+	r, rok := b.acts.conds[rhs]
+	if lok && rok && l.x == r.x && l.hasLo && !l.hasHi && r.hasHi && !r.hasLo {
+		b.acts.conds[op] = rangeCond{x: l.x, lo: l.lo, hi: r.hi, hasLo: true, hasHi: true}
+	}
+	return op, err
+}
+
+// Where implements backends.Builder: SimpleGo's, remembering Where(lo ≤ x (< hi), 1, 0).
+func (b *Builder) Where(cond, onTrue, onFalse backends.Op) (backends.Op, error) {
+	op, err := b.Builder.Where(cond, onTrue, onFalse)
+	if err != nil || b.acts == nil {
+		return op, err
+	}
+	one, ok1 := b.scalarOf(onTrue)
+	zero, ok0 := b.scalarOf(onFalse)
+	if c, ok := b.acts.conds[cond]; ok && c.hasLo && ok1 && ok0 && one == 1 && zero == 0 && !math.Signbit(float64(zero)) {
+		b.acts.masks[op] = c
+	}
+	return op, err
+}
+
+// fusedMaskedGrad returns the fused v·mask node if mask is a remembered Where mask over an x of v's shape.
+func (b *Builder) fusedMaskedGrad(v, mask backends.Op) (backends.Op, bool) {
+	if b.acts == nil {
+		return nil, false
+	}
+	c, ok := b.acts.masks[mask]
+	if !ok {
+		return nil, false
+	}
+	vs, err1 := b.OpShape(v)
+	xs, err2 := b.OpShape(c.x)
+	if err1 != nil || err2 != nil || !vs.Equal(xs) || vs.DType != dtypes.Float32 {
+		return nil, false
+	}
+	params := &fusedAct{maskedGrad: true, lo: c.lo, hi: float32(math.Inf(1)), strictHi: c.hasHi}
+	if c.hasHi {
+		params.hi = c.hi
+	}
+	return b.newFused(vs, params, v, c.x), true
+}
+
+// fusedClip returns the fused clip node for Min(lower, hi) when lower is a remembered Max(x, lo).
+func (b *Builder) fusedClip(lower, hiOp backends.Op) (backends.Op, bool) {
+	if b.acts == nil {
+		return nil, false
+	}
+	l, ok := b.acts.maxes[lower]
+	hi, okHi := b.scalarOf(hiOp)
+	if !ok || !okHi {
+		return nil, false
+	}
+	xs, err := b.OpShape(l.x)
+	if err != nil {
+		return nil, false
+	}
+	return b.newFused(xs, &fusedAct{lo: l.lo, hi: hi}, l.x), true
+}
+
+// rememberMax notes op = Max(x, c) (either order) for fusedClip.
+func (b *Builder) rememberMax(op, lhs, rhs backends.Op) {
+	if b.acts == nil {
+		return
+	}
+	if c, ok := b.scalarOf(rhs); ok && b.isFloat32(lhs) {
+		b.acts.maxes[op] = clipLower{x: lhs, lo: c}
+	} else if c, ok := b.scalarOf(lhs); ok && b.isFloat32(rhs) {
+		b.acts.maxes[op] = clipLower{x: rhs, lo: c}
+	}
+}
+
+func (b *Builder) newFused(shape shapes.Shape, params *fusedAct, inputs ...backends.Op) backends.Op {
+	nodes := make([]*simplego.Node, len(inputs))
+	for i, in := range inputs {
+		nodes[i] = in.(*simplego.Node)
+	}
+	n := simplegoNewNode(b.Builder.(*simplego.Builder), fusedOpType, shape, nodes...)
+	nodeOf(n).data = params
+	return n
+}
+
+// fusedActExecutor runs the fused activation nodes, writing over the input (v or x) when SimpleGo no longer needs it.
+func fusedActExecutor(stock nodeExecutor) nodeExecutor {
+	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
+		*simplego.Buffer, error) {
+		n := nodeOf(node)
+		p, ok := n.data.(*fusedAct)
+		if !ok {
+			if stock != nil {
+				return stock(backend, node, inputs, owned)
+			}
+			return nil, errors.Errorf("op %s: no executor", n.opType)
+		}
+		var out *simplego.Buffer
+		if owned[0] {
+			out, inputs[0] = inputs[0], nil
+		} else {
+			out = simplegoGetBufferForShape(backend, n.shape)
+		}
+		z := bufferOf(out).flat.([]float32)
+		first := z
+		if inputs[0] != nil {
+			first = bufferOf(inputs[0]).flat.([]float32)
+		}
+		fastExecRuns.Add(1)
+		fusedActRuns[btoi(p.maskedGrad)].Add(1)
+		if p.maskedGrad {
+			x := bufferOf(inputs[1]).flat.([]float32)
+			parallelFor(len(z), len(z), func(lo, hi int) {
+				rangeMul(z[lo:hi], first[lo:hi], x[lo:hi], p.lo, p.hi, p.strictHi)
+			})
+			return out, nil
+		}
+		parallelFor(len(z), len(z), func(lo, hi int) { clip(z[lo:hi], first[lo:hi], p.lo, p.hi) })
+		return out, nil
+	}
+}
+
+// fusedActRuns counts the fused clips [0] and masked gradients [1] run (the tests check both are reached).
+var fusedActRuns [2]atomic.Int64
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// rangeMul is z = v·[lo ≤ x < hi] (x ≤ hi when !strictHi, hi = +Inf), the product v·1 or v·(+0).
+func rangeMul(z, v, x []float32, lo, hi float32, strictHi bool) {
+	done := 0
+	if hasVec && !noVec {
+		done = len(z) &^ 7
+		if strictHi {
+			vecRangeMul(z[:done], v, x, lo, hi)
+		} else {
+			vecStepMul(z[:done], v, x, lo)
+		}
+	}
+	for i := done; i < len(z); i++ {
+		m := float32(0)
+		if x[i] >= lo && (x[i] < hi || !strictHi) {
+			m = 1
+		}
+		z[i] = v[i] * m
+	}
+}
+
+// clipChunk is the block that clip runs through max then min while it is in cache.
+const clipChunk = 2048
+
+// clip is z = min(max(x, lo), hi) with Go's rules for NaN and signed zeros (the Max and Min executors' kernels).
+func clip(z, x []float32, lo, hi float32) {
+	maxK, minK := binaryKernel(backends.OpTypeMax, true), binaryKernel(backends.OpTypeMin, true)
+	los, his := []float32{lo}, []float32{hi}
+	for a := 0; a < len(z); a += clipChunk {
+		e := min(len(z), a+clipChunk)
+		maxK(x, los, z, a, e)
+		minK(z, his, z, a, e)
+	}
+}
