@@ -3,6 +3,8 @@ package kernels
 import (
 	"math"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
 )
 
@@ -71,6 +73,9 @@ func AdaptiveGradScale(w *Node, eta float64) *Node {
 func AddMatMul(p, w *Node, chunkElems int) *Node {
 	if p.Rank() != 2 || w.Rank() != 2 || p.Shape().Dimensions[1] != w.Shape().Dimensions[0] {
 		panicf("kernels.AddMatMul: want p [M,K] and w [K,O], got %s and %s", p.Shape(), w.Shape())
+	}
+	if fusedAdder(p) {
+		return fusedAddMatMul(p, w)
 	}
 	if chunkElems <= 0 {
 		chunkElems = DefaultAddChunkElems
@@ -155,6 +160,35 @@ func AddMatMul(p, w *Node, chunkElems int) *Node {
 			dRows = append(dRows, acc)
 		}
 		return concatOrOne(dRows, 0)
+	})
+}
+
+// FusedAdderer is implemented by backends that run fusedAddMatMul's canonical formulation, whose [M, K, O]
+// intermediates are never materialised, as direct adder kernels: the project's engine (kernels/engine) with its
+// fast executors on. A backend that says so must recognise it: elsewhere it would hold M·K·O elements at once.
+type FusedAdderer interface {
+	FusedAdder() bool
+}
+
+func fusedAdder(p *Node) bool {
+	f, ok := p.Graph().Backend().(FusedAdderer)
+	return ok && f.FusedAdder() && p.DType() == dtypes.Float32
+}
+
+// fusedAddMatMul is AddMatMul in the canonical form a FusedAdderer turns into two direct kernels:
+// y = −ReduceSum(|p[m,k,·] − w[·,k,o]|, k) and dp = ReduceSum(clip(w − p, −1, 1)·v[m,·,o], o), each written as a
+// broadcast [M, K, O] expression; dw is the same matmul as in AddMatMul.
+func fusedAddMatMul(p, w *Node) *Node {
+	m, k, o := p.Shape().Dimensions[0], p.Shape().Dimensions[1], w.Shape().Dimensions[1]
+	ps, ws := StopGradient(p), StopGradient(w)
+	y := Neg(ReduceSum(Abs(Sub(Reshape(ps, m, k, 1), Reshape(ws, 1, k, o))), 1))
+	return CustomVJP([]*Node{p, w}, y, func(i int, v *Node) *Node {
+		if i == 1 {
+			ptv := DotGeneral(ps, []int{0}, nil, v, []int{0}, nil)   // [K, O]
+			return Sub(ptv, Mul(ws, Reshape(ReduceSum(v, 0), 1, o))) // − w[k,o]·Σ_m v[m,o]
+		}
+		h := ClipScalar(Sub(Reshape(ws, 1, k, o), Reshape(ps, m, k, 1)), -1, 1)
+		return ReduceSum(Mul(h, Reshape(v, m, 1, o)), 2)
 	})
 }
 

@@ -35,6 +35,7 @@ type Backend struct {
 	directDW         bool // ConvGeneral runs depthwise convolutions directly (convexec.go)
 	fusedBN          bool // the builder has BatchNormForTraining and BatchNormGradient (bnexec.go)
 	fusedAct         bool // the builder fuses clipping activations and their gradient masks (fusedact.go)
+	fusedAdder       bool // the builder fuses adder products (adderexec.go)
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -57,7 +58,8 @@ var _ backends.Backend = (*Backend)(nil)
 // "nofastexec" switches off only the executors; "nogemm" only the DotGeneral executor (dotexec.go) and
 // "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows),
 // "nofusedbn" only the fused batch norm (bnexec.go; kernels/norm then composes it from elementwise ops),
-// "nofusedact" only the fused clipping activations (fusedact.go).
+// "nofusedact" only the fused clipping activations (fusedact.go), "nofusedadder" only the fused adder products
+// (adderexec.go; kernels.AddMatMul then builds chunked elementwise ops).
 func NewEngine(config string) (*Backend, error) {
 	fast, fastExec := true, true
 	var flags fastFlags
@@ -81,6 +83,9 @@ func NewEngine(config string) (*Backend, error) {
 			continue
 		case optNoFusedAct:
 			flags.noFusedAct = true
+			continue
+		case optNoFusedAdder:
+			flags.noFusedAdder = true
 			continue
 		}
 		kept = append(kept, opt)
@@ -114,6 +119,9 @@ func NewEngine(config string) (*Backend, error) {
 		if flags.noFusedAct {
 			label += "," + optNoFusedAct
 		}
+		if flags.noFusedAdder {
+			label += "," + optNoFusedAdder
+		}
 	}
 	if fastExec {
 		if err := registerFast(sg, flags); err != nil {
@@ -124,17 +132,18 @@ func NewEngine(config string) (*Backend, error) {
 	}
 	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec,
 		directDW: fastExec && !flags.noDirectDW, fusedBN: fastExec && !flags.noFusedBN,
-		fusedAct: fastExec && !flags.noFusedAct}, nil
+		fusedAct: fastExec && !flags.noFusedAct, fusedAdder: fastExec && !flags.noFusedAdder}, nil
 }
 
 // Engine options: optNoFastOps switches fastops.go and executors.go off, optNoFastExec only executors.go.
 const (
-	optNoFastOps  = "nofastops"
-	optNoFastExec = "nofastexec"
-	optNoGemm     = "nogemm"
-	optNoDirectDW = "nodirectdw"
-	optNoFusedBN  = "nofusedbn"
-	optNoFusedAct = "nofusedact"
+	optNoFastOps    = "nofastops"
+	optNoFastExec   = "nofastexec"
+	optNoGemm       = "nogemm"
+	optNoDirectDW   = "nodirectdw"
+	optNoFusedBN    = "nofusedbn"
+	optNoFusedAct   = "nofusedact"
+	optNoFusedAdder = "nofusedadder"
 )
 
 // Finalize implements backends.Backend: SimpleGo's, after taking the backend off the fast executors' list.
@@ -154,6 +163,10 @@ func (b *Backend) FusedBatchNorm() bool { return b.fusedBN }
 // FusedActivations implements kernels.FusedActivationer: the builder fuses float32 clips (Min(Max(x, lo), hi)) and
 // masked gradients (v·Where(lo ≤ x < hi, 1, 0)) into one pass each (fusedact.go).
 func (b *Backend) FusedActivations() bool { return b.fusedAct }
+
+// FusedAdder implements kernels.FusedAdderer: the builder turns kernels.AddMatMul's canonical formulation into
+// direct adder kernels (adderexec.go).
+func (b *Backend) FusedAdder() bool { return b.fusedAdder }
 
 // Name implements backends.Backend.
 func (b *Backend) Name() string { return Name + " (SimpleGo + fixes)" }
@@ -189,8 +202,8 @@ func (b *Backend) Builder(name string) backends.Builder {
 		// SimpleGo's message asks users to file an issue upstream; say what to do in this project instead.
 		s.Builder.ErrFn = unsupportedOpError
 	}
-	bl := &Builder{Builder: sb, fastOps: b.fastOps, fusedBN: b.fusedBN}
-	if b.fusedAct {
+	bl := &Builder{Builder: sb, fastOps: b.fastOps, fusedBN: b.fusedBN, fuseActs: b.fusedAct}
+	if b.fusedAct || b.fusedAdder {
 		bl.acts = newActTracker()
 	}
 	return bl
@@ -219,7 +232,8 @@ type Builder struct {
 	backends.Builder // the wrapped *simplego.Builder
 	fastOps          bool
 	fusedBN          bool
-	acts             *actTracker // nil unless clipping activations are fused (fusedact.go)
+	fuseActs         bool        // fuse clipping activations (fusedact.go)
+	acts             *actTracker // what the builder remembers for fusedact.go and adderexec.go; nil if neither is on
 }
 
 var _ backends.Builder = (*Builder)(nil)

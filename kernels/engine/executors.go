@@ -145,7 +145,7 @@ func installFastExecutors() error {
 			simplegoNodeExecutors[op] = unaryExecutor(op, simplegoNodeExecutors[op])
 		}
 		installBatchNormExecutors()
-		simplegoNodeExecutors[fusedOpType] = fusedActExecutor(simplegoNodeExecutors[fusedOpType])
+		simplegoNodeExecutors[fusedOpType] = fusedExecutor(simplegoNodeExecutors[fusedOpType])
 	})
 	return fastExecErr
 }
@@ -209,7 +209,7 @@ func sliceOf(data any) *sliceLayout {
 
 // fastFlags switch off some of the fast executors for one backend (engine options).
 type fastFlags struct {
-	noGemm, noDirectDW, noFusedBN, noFusedAct bool
+	noGemm, noDirectDW, noFusedBN, noFusedAct, noFusedAdder bool
 }
 
 // registerFast marks a SimpleGo backend as one whose ops may take the fast executors.

@@ -135,11 +135,17 @@ func (b *Builder) Mul(lhs, rhs backends.Op) (backends.Op, error) {
 	if f, ok := b.fusedMaskedGrad(rhs, lhs); ok {
 		return f, nil
 	}
+	if op, ok := b.adderMul(lhs, rhs); ok { // adderexec.go
+		return op, nil
+	}
 	return b.broadcastBinary(b.Builder.Mul, true, lhs, rhs)
 }
 
 // Sub implements backends.Builder (see broadcastBinary).
 func (b *Builder) Sub(lhs, rhs backends.Op) (backends.Op, error) {
+	if op, ok := b.adderSub(lhs, rhs); ok { // adderexec.go
+		return op, nil
+	}
 	return b.broadcastBinary(b.Builder.Sub, false, lhs, rhs)
 }
 

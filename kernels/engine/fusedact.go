@@ -48,6 +48,9 @@ type actTracker struct {
 	conds   map[backends.Op]rangeCond // Bool ops: lo ≤ x (< hi)
 	masks   map[backends.Op]rangeCond // Where(cond, 1, 0)
 	maxes   map[backends.Op]clipLower // Max(x, lo)
+
+	adder    map[backends.Op]adderOperands // adderexec.go: differences, their clips and products
+	adderAbs map[backends.Op]adderOperands // |p − w|
 }
 
 type rangeCond struct {
@@ -63,7 +66,8 @@ type clipLower struct {
 
 func newActTracker() *actTracker {
 	return &actTracker{scalars: map[backends.Op]float32{}, conds: map[backends.Op]rangeCond{},
-		masks: map[backends.Op]rangeCond{}, maxes: map[backends.Op]clipLower{}}
+		masks: map[backends.Op]rangeCond{}, maxes: map[backends.Op]clipLower{},
+		adder: map[backends.Op]adderOperands{}, adderAbs: map[backends.Op]adderOperands{}}
 }
 
 // isFloat32 reports whether op is a float32 value (false on any error).
@@ -140,7 +144,7 @@ func (b *Builder) Where(cond, onTrue, onFalse backends.Op) (backends.Op, error) 
 
 // fusedMaskedGrad returns the fused v·mask node if mask is a remembered Where mask over an x of v's shape.
 func (b *Builder) fusedMaskedGrad(v, mask backends.Op) (backends.Op, bool) {
-	if b.acts == nil {
+	if b.acts == nil || !b.fuseActs {
 		return nil, false
 	}
 	c, ok := b.acts.masks[mask]
@@ -156,10 +160,11 @@ func (b *Builder) fusedMaskedGrad(v, mask backends.Op) (backends.Op, bool) {
 	if c.hasHi {
 		params.hi = c.hi
 	}
-	return b.newFused(vs, params, v, c.x), true
+	return b.newFusedNode(vs, params, v, c.x), true
 }
 
-// fusedClip returns the fused clip node for Min(lower, hi) when lower is a remembered Max(x, lo).
+// fusedClip returns the fused clip node for Min(lower, hi) when lower is a remembered Max(x, lo) (with activation
+// fusion off: SimpleGo's Min), after noting it for the adder gradient (adderexec.go).
 func (b *Builder) fusedClip(lower, hiOp backends.Op) (backends.Op, bool) {
 	if b.acts == nil {
 		return nil, false
@@ -173,7 +178,14 @@ func (b *Builder) fusedClip(lower, hiOp backends.Op) (backends.Op, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return b.newFused(xs, &fusedAct{lo: l.lo, hi: hi}, l.x), true
+	var op backends.Op
+	if b.fuseActs {
+		op = b.newFusedNode(xs, &fusedAct{lo: l.lo, hi: hi}, l.x)
+	} else if op, err = b.broadcastBinary(b.Builder.Min, true, lower, hiOp); err != nil {
+		return nil, false
+	}
+	b.adderClip(op, l.x, l.lo, hi)
+	return op, true
 }
 
 // rememberMax notes op = Max(x, c) (either order) for fusedClip.
@@ -188,7 +200,8 @@ func (b *Builder) rememberMax(op, lhs, rhs backends.Op) {
 	}
 }
 
-func (b *Builder) newFused(shape shapes.Shape, params *fusedAct, inputs ...backends.Op) backends.Op {
+// newFusedNode creates a fused node (op type fusedOpType) with the given data.
+func (b *Builder) newFusedNode(shape shapes.Shape, params any, inputs ...backends.Op) backends.Op {
 	nodes := make([]*simplego.Node, len(inputs))
 	for i, in := range inputs {
 		nodes[i] = in.(*simplego.Node)
@@ -198,11 +211,15 @@ func (b *Builder) newFused(shape shapes.Shape, params *fusedAct, inputs ...backe
 	return n
 }
 
-// fusedActExecutor runs the fused activation nodes, writing over the input (v or x) when SimpleGo no longer needs it.
-func fusedActExecutor(stock nodeExecutor) nodeExecutor {
+// fusedExecutor runs the fused nodes: adders (adderexec.go) and activations, the latter writing over their first
+// input (v or x) when SimpleGo no longer needs it.
+func fusedExecutor(stock nodeExecutor) nodeExecutor {
 	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
 		*simplego.Buffer, error) {
 		n := nodeOf(node)
+		if a, ok := n.data.(*fusedAdder); ok {
+			return adderExec(backend, n, a, inputs), nil
+		}
 		p, ok := n.data.(*fusedAct)
 		if !ok {
 			if stock != nil {

@@ -94,3 +94,14 @@ func vecRangeMul(z, v, x []float32, lo, hi float32)
 //
 //go:noescape
 func vecStepMul(z, v, x []float32, lo float32)
+
+// vecAdderDist4: for r < 4, c < cols (a multiple of 8): s[r*o+c] = Σ_{j<k} |p[r*k+j] − w[j*o+c]| (adderexec.go).
+//
+//go:noescape
+func vecAdderDist4(s, p, w []float32, k, o, cols int)
+
+// vecAdderGrad4: for r < 4, j < cols (a multiple of 8): dp[r*k+j] = Σ_{c<o} v[r*o+c]·clip(wt[c*k+j] − p[r*k+j])
+// with clip = min(max(·, bounds[0]), bounds[1]) (adderexec.go).
+//
+//go:noescape
+func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32)

@@ -31,3 +31,9 @@ func vecAffineRows(z, x, a, m, b []float32)         { panic("no vector kernels o
 func vecAffineRows2(z, x, y, a, m, e, b []float32)  { panic("no vector kernels on this architecture") }
 func vecRangeMul(z, v, x []float32, lo, hi float32) { panic("no vector kernels on this architecture") }
 func vecStepMul(z, v, x []float32, lo float32)      { panic("no vector kernels on this architecture") }
+func vecAdderDist4(s, p, w []float32, k, o, cols int) {
+	panic("no vector kernels on this architecture")
+}
+func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32) {
+	panic("no vector kernels on this architecture")
+}
