@@ -16,13 +16,15 @@ import (
 //
 // Built from elementwise ops (kernels/norm's portable formulation), one batch norm is about 15 graph ops forward and
 // 25 backward, each a pass over the activations, several preceded by a Broadcast of a per-channel operand to the full
-// shape; at res 96 these passes were over half of a training step (BENCH.md). Here the forward is two passes (the
-// per-channel moments, then y = a·x + b) and the gradient two (Σdy and Σdy·(x−mean), then dx = k1·dy + k2·x + k3).
-// GoMLX's graph package already differentiates BatchNormForTraining with BatchNormGradient.
+// shape; at res 96 these passes were over half of a training step (BENCH.md). Here the forward is three passes (the
+// column sums, the column sums of squared deviations, then y = a·(x−mean) + β), computed exactly as the composed
+// formulation computes them (batchNormTraining), and the gradient two (Σdy and Σdy·(x−mean), then
+// dx = k1·dy + k2·(x−mean) + k3). GoMLX's graph package already differentiates BatchNormForTraining with
+// BatchNormGradient.
 //
-// Moments are accumulated in float64 around a per-channel shift (the channel's first value), so that a mean far from
-// zero relative to the spread (adder layers' outputs) loses no precision, over fixed blocks of rows that are summed
-// in order: results do not depend on the number of cores.
+// The gradient's sums are accumulated in float32 over fixed blocks of rows (8 channels per register) around the mean,
+// and the blocks added in float64 in order: results do not depend on the number of cores. They differ from the
+// composed gradient's by float rounding only.
 
 //go:linkname simplegoNewMultiOutputsNode github.com/gomlx/gomlx/backends/simplego.(*Builder).newMultiOutputsNode
 func simplegoNewMultiOutputsNode(b *simplego.Builder, opType backends.OpType, outputShapes []shapes.Shape,
@@ -283,27 +285,72 @@ func affineRows[T float32 | float64](z, x, y, a, m, e, b []T) {
 	})
 }
 
-// batchNormTraining normalises x ([rows, C]) with its batch mean and biased variance, then scales and shifts:
-// y = scale·(x−mean)/√(var+ε) + offset, computed as a·x + b.
+// batchNormTraining normalises x ([rows, C]) with its batch mean and biased variance, then scales and shifts, with
+// the operations of kernels/norm's composed formulation in the same order and precision (so float32 results are
+// SimpleGo's bits for that formulation):
+//
+//	mean = (Σ x)·(1/n), var = (Σ (x−mean)²)·(1/n), each sum in row order from +0;
+//	a = γ·(1/√(var+ε)); y = a·(x−mean) + β.
+//
+// Following the reference bit for bit matters for what comes next: a ReLU after the batch norm decides its gradient
+// mask by the sign of y, and in channels whose spread is far below √ε (common at 1×1 spatial size) a mean one ulp
+// away flips the mask of a sample sitting on it, which the 1/√(var+ε) factor then turns into a large gradient change.
 func batchNormTraining[T float32 | float64](x, scale, offset []T, eps float64, y, mean, variance []T) {
 	c := len(scale)
-	if len(x) == 0 {
-		for j := range c {
-			mean[j], variance[j] = T(math.NaN()), T(math.NaN())
-		}
-		return
+	rows := len(x) / c
+	invN := T(1 / float64(rows))
+	columnSums(mean, x, nil, rows)
+	for j := range c {
+		mean[j] *= invN
 	}
-	k := x[:c] // the first row: a shift close to the mean
-	s1, s2 := channelSums(x, nil, k)
-	n := float64(len(x) / c)
+	columnSums(variance, x, mean, rows)
 	a := make([]T, c)
 	for j := range c {
-		d := s1[j] / n // mean − k
-		v := max(s2[j]/n-d*d, 0)
-		mean[j], variance[j] = T(float64(k[j])+d), T(v)
-		a[j] = T(float64(scale[j]) / math.Sqrt(v+eps))
+		variance[j] *= invN
+		sd := T(math.Sqrt(float64(variance[j] + T(eps))))
+		a[j] = (1 / sd) * scale[j]
 	}
 	affineRows(y, x, nil, a, mean, nil, offset)
+}
+
+// columnSums sets z[j] = Σ_r x[r,j] (m nil) or Σ_r (x[r,j] − m[j])² over the rows of x ([rows, C]), each in row
+// order from +0 (vecColSum and vecColSqDiff where the CPU has AVX2, 8 columns and more at a time), with groups of
+// columns on separate cores.
+func columnSums[T float32 | float64](z, x, m []T, rows int) {
+	c := len(z)
+	clear(z)
+	groups := 1
+	if c >= 16 && c%8 == 0 {
+		groups = min(c/8, 4)
+	}
+	parallelFor(groups, len(x), func(lo, hi int) {
+		j0, j1 := c*lo/groups&^7, c*hi/groups&^7
+		if hi == groups {
+			j1 = c
+		}
+		done := j0
+		if z32, ok := any(z).([]float32); ok && hasVec && !noVec {
+			x32 := any(x).([]float32)
+			w := (j1 - j0) &^ 7
+			if m == nil {
+				vecColSum(z32[j0:j0+w], x32[j0:], c, rows)
+			} else {
+				vecColSqDiff(z32[j0:j0+w], x32[j0:], any(m).([]float32)[j0:], c, rows)
+			}
+			done = j0 + w
+		}
+		for r := range rows {
+			row := x[r*c : (r+1)*c]
+			for j := done; j < j1; j++ {
+				if m == nil {
+					z[j] += row[j]
+				} else {
+					d := row[j] - m[j]
+					z[j] += T(d * d)
+				}
+			}
+		}
+	})
 }
 
 // batchNormGradient is the gradient of batchNormTraining's y (given mean and variance) with respect to x, scale

@@ -105,3 +105,8 @@ func vecAdderDist4(s, p, w []float32, k, o, cols int)
 //
 //go:noescape
 func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
+
+// vecColSqDiff: for the first len(z) &^ 7 columns, z[i] += (x[j*stride+i] − m[i])² for j < rows, in increasing j.
+//
+//go:noescape
+func vecColSqDiff(z, x, m []float32, stride, rows int)

@@ -37,3 +37,6 @@ func vecAdderDist4(s, p, w []float32, k, o, cols int) {
 func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32) {
 	panic("no vector kernels on this architecture")
 }
+func vecColSqDiff(z, x, m []float32, stride, rows int) {
+	panic("no vector kernels on this architecture")
+}
