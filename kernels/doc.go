@@ -20,7 +20,10 @@
 // hand-written gradients (see CustomVJP) so that no Pad, Reverse or
 // outer-product-materialising DotGeneral gradient is ever emitted. On a backend that
 // implements DirectDepthwiser (the project's engine), the Mult depthwise conv is three
-// ConvGeneral ops instead, which that engine runs with direct kernels. The
+// ConvGeneral ops instead, which that engine runs with direct kernels; on a FusedAdderer the
+// adder matmul is written as broadcast [M,K,O] expressions that the engine turns into two
+// direct kernels, and on a FusedActivationer the ReLU/ReLU6 gradient mask is a comparison
+// the engine fuses with the product by the adjoint. The
 // "plain" formulation (graph.Convolve / graph.Dot with GoMLX's own gradients) is
 // selectable with ConvOpts.Plain, for XLA and for cross-checking.
 package kernels
