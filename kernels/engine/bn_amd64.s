@@ -3,37 +3,6 @@
 // Batch-norm kernels (bnexec.go), float32, 8 channels per ymm register. Each lane does the IEEE single-precision
 // operations of the Go loops in bnexec.go in the same order (no FMA), so both give the same bits.
 
-// func vecMoments8(s, k, x []float32, stride, rows int)
-// For r < rows, with d = x[r*stride+j] - k[j]: s[j] += d, s[8+j] += d*d (j < 8).
-TEXT ·vecMoments8(SB), NOSPLIT, $0-88
-	MOVQ s_base+0(FP), DI
-	MOVQ k_base+24(FP), DX
-	MOVQ x_base+48(FP), SI
-	MOVQ stride+72(FP), R8
-	SHLQ $2, R8
-	MOVQ rows+80(FP), R9
-	VMOVUPS (DI), Y0
-	VMOVUPS 32(DI), Y1
-	VMOVUPS (DX), Y2
-
-mrow:
-	TESTQ R9, R9
-	JEQ mdone
-	VMOVUPS (SI), Y3
-	VSUBPS Y2, Y3, Y3
-	VADDPS Y3, Y0, Y0
-	VMULPS Y3, Y3, Y4
-	VADDPS Y4, Y1, Y1
-	ADDQ R8, SI
-	DECQ R9
-	JMP mrow
-
-mdone:
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	VZEROUPPER
-	RET
-
 // func vecGradMoments8(s, k, x, dy []float32, stride, rows int)
 // For r < rows, with g = dy[r*stride+j]: s[j] += g, s[8+j] += g*(x[r*stride+j] - k[j]) (j < 8).
 TEXT ·vecGradMoments8(SB), NOSPLIT, $0-112

@@ -185,24 +185,23 @@ func batchNormGradientExecutor(backend *simplego.Backend, node *simplego.Node, i
 // added in order, so the result does not depend on how blocks were spread over cores.
 const bnBlockElems = 1 << 14
 
-// channelSums returns, per channel j of the [rows, C] data x, Σ f and Σ g over the rows, where (f, g) is
-// (x−k, (x−k)²) when dy is nil and (dy, dy·(x−k)) otherwise; k is a per-channel shift. float32 data is summed in
-// float32 within blocks of rows, 8 channels at a time (vecMoments8 and vecGradMoments8 where the CPU has AVX2 and C
-// is a multiple of 8, the same arithmetic in Go otherwise), and the blocks in float64; float64 data in float64.
-func channelSums[T float32 | float64](x, dy []T, k []T) (s1, s2 []float64) {
+// gradientSums returns, per channel j of the [rows, C] data x and dy, Σ dy and Σ dy·(x−k) over the rows (k: the
+// mean). They are summed in T within blocks of rows, 8 channels at a time (vecGradMoments8 where the CPU has AVX2 and
+// C is a multiple of 8, the same arithmetic in Go otherwise), and the blocks in float64.
+func gradientSums[T float32 | float64](x, dy []T, k []T) (s1, s2 []float64) {
 	c := len(k)
 	rows := len(x) / c
 	blockRows := max(1, bnBlockElems/c)
 	blocks := (rows + blockRows - 1) / blockRows
 	strips := (c + 7) / 8
-	partial := make([]T, 16*strips*blocks) // per block and strip of 8 channels: 8 sums of f, 8 of g
+	partial := make([]T, 16*strips*blocks) // per block and strip of 8 channels: 8 sums of dy, 8 of dy·(x−k)
 	parallelFor(blocks, len(x), func(lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
 			r0, r1 := blk*blockRows, min(rows, (blk+1)*blockRows)
 			for st := range strips {
 				j0 := 8 * st
 				p := partial[16*(blk*strips+st) : 16*(blk*strips+st+1)]
-				momentsStrip(p, k[j0:min(c, j0+8)], x[r0*c+j0:], dy, r0*c+j0, c, r1-r0)
+				gradientStrip(p, k[j0:min(c, j0+8)], x[r0*c+j0:], dy[r0*c+j0:], c, r1-r0)
 			}
 		}
 	})
@@ -217,30 +216,16 @@ func channelSums[T float32 | float64](x, dy []T, k []T) (s1, s2 []float64) {
 	return s1, s2
 }
 
-// momentsStrip adds one strip of len(k) <= 8 channels over rows rows of x (row stride c) into p (see channelSums);
-// dy, when not nil, is read from offset off with the same stride.
-func momentsStrip[T float32 | float64](p, k, x, dy []T, off, c, rows int) {
+// gradientStrip adds one strip of len(k) <= 8 channels over rows rows of x and dy (row stride c) into p (see
+// gradientSums).
+func gradientStrip[T float32 | float64](p, k, x, dy []T, c, rows int) {
 	if x32, ok := any(x).([]float32); ok && len(k) == 8 && hasVec && !noVec {
-		p32, k32 := any(p).([]float32), any(k).([]float32)
-		if dy == nil {
-			vecMoments8(p32, k32, x32, c, rows)
-		} else {
-			vecGradMoments8(p32, k32, x32, any(dy).([]float32)[off:], c, rows)
-		}
+		vecGradMoments8(any(p).([]float32), any(k).([]float32), x32, any(dy).([]float32), c, rows)
 		return
 	}
 	w := len(k)
 	for r := range rows {
-		row := x[r*c : r*c+w]
-		if dy == nil {
-			for j, v := range row {
-				d := v - k[j]
-				p[j] += d
-				p[8+j] += T(d * d)
-			}
-			continue
-		}
-		drow := dy[off+r*c : off+r*c+w]
+		row, drow := x[r*c:r*c+w], dy[r*c:r*c+w]
 		for j, v := range row {
 			g := drow[j]
 			p[j] += g
@@ -361,7 +346,7 @@ func columnSums[T float32 | float64](z, x, m []T, rows int) {
 // computed as dx = k1·dy + k2·(x−mean) + k3. dx may alias dy.
 func batchNormGradient[T float32 | float64](x, scale, mean, variance, dy []T, eps float64, dx, dscale, doffset []T) {
 	c := len(scale)
-	s1, s2 := channelSums(x, dy, mean)
+	s1, s2 := gradientSums(x, dy, mean)
 	n := float64(max(1, len(x)/c))
 	k1, k2, k3 := make([]T, c), make([]T, c), make([]T, c)
 	for j := range c {

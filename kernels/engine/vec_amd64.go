@@ -65,11 +65,6 @@ func vecAbs(z, x []float32)
 
 // Batch-norm kernels (bn_amd64.s; the Go loops they match are in bnexec.go).
 //
-// vecMoments8: for r < rows, d = x[r*stride+j] − k[j]: s[j] += d, s[8+j] += d·d (j < 8).
-//
-//go:noescape
-func vecMoments8(s, k, x []float32, stride, rows int)
-
 // vecGradMoments8: for r < rows, g = dy[r*stride+j]: s[j] += g, s[8+j] += g·(x[r*stride+j] − k[j]) (j < 8).
 //
 //go:noescape

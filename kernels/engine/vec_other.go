@@ -21,9 +21,6 @@ func vecMin(z, x, y []float32)               { panic("no vector kernels on this 
 func vecMaxBcast(z, x, y []float32)          { panic("no vector kernels on this architecture") }
 func vecMinBcast(z, x, y []float32)          { panic("no vector kernels on this architecture") }
 func vecAbs(z, x []float32)                  { panic("no vector kernels on this architecture") }
-func vecMoments8(s, k, x []float32, stride, rows int) {
-	panic("no vector kernels on this architecture")
-}
 func vecGradMoments8(s, k, x, dy []float32, stride, rows int) {
 	panic("no vector kernels on this architecture")
 }
