@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"sort"
 	"sync"
 )
 
@@ -172,6 +173,35 @@ func CalibrationSubset(src Source, n int, seed uint64) []int {
 		}
 	}
 	return out
+}
+
+// BalancedSubset returns a fixed, seeded choice of perClass sample indices of each of the classes 0..classes-1
+// of src, sorted: a class-balanced training subset. It depends on src's labels and seed only. A label outside
+// the classes, or a class with fewer than perClass samples, is an error.
+func BalancedSubset(src Source, classes, perClass int, seed uint64) ([]int, error) {
+	if classes <= 0 || perClass <= 0 {
+		return nil, fmt.Errorf("balanced subset: %d per class of %d classes: both must be positive", perClass, classes)
+	}
+	byClass := make([][]int, classes)
+	for i := 0; i < src.Len(); i++ {
+		l := src.Label(i)
+		if l < 0 || l >= classes {
+			return nil, fmt.Errorf("balanced subset: sample %d has label %d, outside the %d classes", i, l, classes)
+		}
+		byClass[l] = append(byClass[l], i)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x62616c616e6365))
+	var out []int
+	for c, idx := range byClass {
+		if len(idx) < perClass {
+			return nil, fmt.Errorf("balanced subset: class %d has %d samples, fewer than the %d per class asked for", c, len(idx), perClass)
+		}
+		for _, p := range rng.Perm(len(idx))[:perClass] {
+			out = append(out, idx[p])
+		}
+	}
+	sort.Ints(out)
+	return out, nil
 }
 
 // NetAugCalibrationSize is the number of training images NetAug recalibrates batch norm on.

@@ -152,3 +152,33 @@ func TestCalibrationSubset(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancedSubset: exactly perClass images of each class, sorted and distinct, a function of the seed.
+func TestBalancedSubset(t *testing.T) {
+	src := memSource{n: 1000} // label i%10: 100 per class
+	a, err := BalancedSubset(src, 10, 30, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int]int{}
+	for i, v := range a {
+		counts[src.Label(v)]++
+		if i > 0 && a[i-1] >= v {
+			t.Fatal("not sorted and distinct")
+		}
+	}
+	for c := 0; c < 10; c++ {
+		if counts[c] != 30 {
+			t.Fatalf("class counts %v, want 30 each", counts)
+		}
+	}
+	b, _ := BalancedSubset(src, 10, 30, 0)
+	c, _ := BalancedSubset(src, 10, 30, 1)
+	if !reflect.DeepEqual(a, b) || reflect.DeepEqual(a, c) {
+		t.Fatal("the subset must be a function of the seed")
+	}
+	_, err = BalancedSubset(src, 10, 101, 0)
+	wantErr(t, err, "class 0 has 100 samples, fewer than the 101 per class")
+	_, err = BalancedSubset(src, 5, 10, 0)
+	wantErr(t, err, "label 5, outside the 5 classes")
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // Layout is the memory order of a batch of images.
@@ -30,7 +31,7 @@ var (
 )
 
 // Transform turns one 8-bit image into a float32 Size x Size sample, in this order: zero padding, crop and
-// resize (random-resized crop when Train, else resize to ceil(Size/CropRatio) and centre crop), horizontal
+// resize (random-resized crop, or a random translation with Translate, when Train, else resize to ceil(Size/CropRatio) and centre crop), horizontal
 // flip, grey to RGB, colour jitter (Train), scaling to [0,1] and normalisation. Resizing is bilinear with
 // antialiasing when shrinking. Masks follow the same geometry with nearest-neighbour sampling.
 // Everything random is drawn from the *rand.Rand passed in, so the result is a function of that seed.
@@ -47,6 +48,11 @@ type Transform struct {
 	ScaleMin, ScaleMax float64
 	// RatioMin, RatioMax bound the crop's aspect ratio w/h (Train; default 3/4 and 4/3).
 	RatioMin, RatioMax float64
+	// Translate, when positive, replaces the random-resized crop (Train) by a random integer translation of up
+	// to ±Translate pixels in each direction with zero fill: the (padded) image is padded by Translate more and a
+	// window of its former size is cropped at a random offset, then resampled to Size (a copy when the sizes
+	// match). This is the CIFAR recipe of DeepShift and AdderNet (pad 4, random crop 32).
+	Translate int
 	// HFlip flips horizontally with probability 1/2 (Train).
 	HFlip bool
 	// Brightness b multiplies by a factor from [max(0,1-b), 1+b]; Saturation s blends with the grey image by
@@ -103,6 +109,109 @@ func DefaultTransforms(ds *Dataset, size int) (train, eval Transform) {
 	return train, eval
 }
 
+// Augmentations are the training augmentations Transforms knows, by the names the CLI and the run
+// configurations use: netaug (DefaultTransforms, the default), padcrop (pad-and-crop, the CIFAR recipe of
+// DeepShift and AdderNet) and none.
+var Augmentations = []string{"netaug", "padcrop", "none"}
+
+// CheckAugment returns an error unless name is one of Augmentations or "" (netaug).
+func CheckAugment(name string) error {
+	if name == "" {
+		return nil
+	}
+	for _, a := range Augmentations {
+		if a == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown augmentation %q (known: %s)", name, strings.Join(Augmentations, ", "))
+}
+
+// Transforms returns the train and eval transforms of an augmentation (see Augmentations; "" is netaug) on ds at
+// the given size:
+//   - netaug: DefaultTransforms.
+//   - padcrop: for small fixed-size sources (MNIST, CIFAR-sized) at their padded size only (28x28 grey images are
+//     zero-padded to 32x32 and copied into three channels as DefaultTransforms does; nothing is resized): training
+//     is a random integer translation of up to ±2 pixels for 28x28 sources (pad 2 more, random 32x32 crop) and up
+//     to ±4 for others (pad 4, random crop), zero fill, and a horizontal flip with probability 1/2 (none for
+//     MNIST); no colour jitter. Eval is the padded image unchanged. Both normalise with the per-channel mean and
+//     std of ds's training split (ChannelStats).
+//   - none: DefaultTransforms' eval transform for training too: no randomness.
+func Transforms(ds *Dataset, size int, augment string) (train, eval Transform, err error) {
+	if err := CheckAugment(augment); err != nil {
+		return train, eval, err
+	}
+	train, eval = DefaultTransforms(ds, size)
+	switch augment {
+	case "none":
+		return eval, eval, nil
+	case "padcrop":
+	default:
+		return train, eval, nil
+	}
+	h, w := ds.Shape.H, ds.Shape.W
+	if h <= 0 || h > SmallImageMax || w > SmallImageMax {
+		return train, eval, fmt.Errorf("augmentation padcrop is for small fixed-size images (MNIST, CIFAR); %s has images of varying or large size: use netaug", ds.Name)
+	}
+	pad, shift := 0, 4
+	if h == 28 && w == 28 {
+		pad, shift = 2, 2
+	}
+	if h+2*pad != size || w+2*pad != size {
+		return train, eval, fmt.Errorf("augmentation padcrop does not resize: %s needs resolution %d (its padded %dx%d images), not %d",
+			ds.Name, h+2*pad, h+2*pad, w+2*pad, size)
+	}
+	mean, std, err := ChannelStats(ds.Train)
+	if err != nil {
+		return train, eval, fmt.Errorf("normalisation constants of %s: %w", ds.Name, err)
+	}
+	grey := ds.Shape.C == 1
+	eval = Transform{Size: size, Pad: pad, GreyToRGB: grey, CropRatio: 1, Mean: mean, Std: std}
+	train = Transform{Size: size, Pad: pad, GreyToRGB: grey, Train: true, Translate: shift, HFlip: ds.Name != "mnist",
+		Mean: mean, Std: std}
+	return train, eval, nil
+}
+
+// ChannelStats returns the mean and standard deviation of each channel of src's images, on the [0,1] scale
+// (pixel/255), over every pixel of every image: the normalisation constants of a training split.
+func ChannelStats(src Source) (mean, std []float32, err error) {
+	var sum, sq [3]uint64
+	var n uint64
+	c := 0
+	for i := 0; i < src.Len(); i++ {
+		im, err := src.Image(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c == 0 {
+			c = im.C
+		} else if im.C != c {
+			return nil, nil, fmt.Errorf("image %d has %d channels, image 0 has %d", i, im.C, c)
+		}
+		if c != 1 && c != 3 {
+			return nil, nil, fmt.Errorf("image %d has %d channels", i, c)
+		}
+		for k, v := range im.Pix {
+			sum[k%c] += uint64(v)
+			sq[k%c] += uint64(v) * uint64(v)
+		}
+		n += uint64(len(im.Pix) / c)
+	}
+	if n == 0 {
+		return nil, nil, fmt.Errorf("no images")
+	}
+	for ch := 0; ch < c; ch++ {
+		m := float64(sum[ch]) / float64(n)
+		v := float64(sq[ch])/float64(n) - m*m
+		s := math.Sqrt(math.Max(v, 0)) / 255
+		if s == 0 {
+			return nil, nil, fmt.Errorf("channel %d is constant", ch)
+		}
+		mean, std = append(mean, float32(m/255)), append(std, float32(s))
+	}
+	return mean, std, nil
+}
+
 // OutChannels is the number of channels the transform produces from a source with c channels.
 func (t Transform) OutChannels(c int) int {
 	if t.GreyToRGB && c == 1 {
@@ -116,7 +225,11 @@ type region struct{ x0, y0, w, h float64 }
 
 func (t Transform) geometry(h, w int, rng *rand.Rand) (r region, flip bool) {
 	if t.Train {
-		r = t.randomResizedCrop(h, w, rng)
+		if d := t.Translate; d > 0 { // h and w include the translation's padding
+			r = region{float64(rng.IntN(2*d + 1)), float64(rng.IntN(2*d + 1)), float64(w - 2*d), float64(h - 2*d)}
+		} else {
+			r = t.randomResizedCrop(h, w, rng)
+		}
 		flip = t.HFlip && rng.IntN(2) == 1
 		return r, flip
 	}
@@ -271,6 +384,13 @@ func (t Transform) apply(img Image, mask *Mask, rng *rand.Rand, dst []float32, m
 			mpix = padPix(mpix, h, w, 1, t.Pad, IgnoreIndex)
 		}
 		h, w = h+2*t.Pad, w+2*t.Pad
+	}
+	if d := t.Translate; t.Train && d > 0 {
+		pix = padPix(pix, h, w, c, d, 0)
+		if mask != nil {
+			mpix = padPix(mpix, h, w, 1, d, IgnoreIndex)
+		}
+		h, w = h+2*d, w+2*d
 	}
 	r, flip := t.geometry(h, w, rng)
 

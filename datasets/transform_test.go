@@ -225,3 +225,152 @@ func TestDefaultTransforms(t *testing.T) {
 		t.Fatal("large images must use NetAug's transforms unchanged")
 	}
 }
+
+// imgSource is an in-memory source of given images, labelled by position modulo 10.
+type imgSource []Image
+
+func (s imgSource) Len() int                   { return len(s) }
+func (s imgSource) Label(i int) int            { return i % 10 }
+func (s imgSource) Image(i int) (Image, error) { return s[i], nil }
+
+func randomGrey(seed uint64, h, w int) Image {
+	r := rng(seed)
+	im := Image{H: h, W: w, C: 1, Pix: make([]uint8, h*w)}
+	for i := range im.Pix {
+		im.Pix[i] = uint8(r.IntN(256))
+	}
+	return im
+}
+
+// TestPadCropIsTranslationAndFlip: padcrop's training transform of a 28x28 grey image is the image zero-padded
+// to 32x32, translated by an integer (dx, dy) in [-2,2]^2 with zero fill, flipped or not, and normalised with
+// the training split's statistics; over many seeds the offsets vary and both flip states occur. Its eval
+// transform is the padded image unchanged.
+func TestPadCropIsTranslationAndFlip(t *testing.T) {
+	src := randomGrey(7, 28, 28)
+	ds := &Dataset{Name: "fashion-mnist", Shape: Shape{28, 28, 1}, Train: imgSource{src, randomGrey(8, 28, 28)}}
+	tr, ev, err := Transforms(ds, 32, "padcrop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, std, err := ChannelStats(ds.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(tr.Mean, mean) || !reflect.DeepEqual(ev.Std, std) || len(mean) != 1 {
+		t.Fatalf("normalisation %v/%v, %v/%v; want the training split's %v/%v", tr.Mean, tr.Std, ev.Mean, ev.Std, mean, std)
+	}
+	padded := func(x, y int) float32 { // the 32x32 padded image, zero outside
+		x, y = x-2, y-2
+		if x < 0 || y < 0 || x >= 28 || y >= 28 {
+			return 0
+		}
+		return float32(src.Pix[y*28+x])
+	}
+	norm := func(v float32) float32 { return (v/255 - mean[0]) / std[0] }
+	matches := func(out []float32, dx, dy int, flip bool) bool {
+		for c := 0; c < 3; c++ {
+			for y := 0; y < 32; y++ {
+				for x := 0; x < 32; x++ {
+					sx := x
+					if flip {
+						sx = 31 - x
+					}
+					if d := out[c*1024+y*32+x] - norm(padded(sx+dx, y+dy)); d > 1e-5 || d < -1e-5 {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
+	out := make([]float32, 3*1024)
+	if err := ev.Apply(src, rng(1), out, NCHW); err != nil {
+		t.Fatal(err)
+	}
+	if !matches(out, 0, 0, false) {
+		t.Fatal("padcrop eval is not the padded image")
+	}
+	offsets := map[[2]int]int{}
+	flips := map[bool]int{}
+	for seed := uint64(0); seed < 200; seed++ {
+		if err := tr.Apply(src, rng(seed), out, NCHW); err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for dy := -2; dy <= 2; dy++ {
+			for dx := -2; dx <= 2; dx++ {
+				for _, flip := range []bool{false, true} {
+					if matches(out, dx, dy, flip) {
+						found++
+						offsets[[2]int{dx, dy}]++
+						flips[flip]++
+					}
+				}
+			}
+		}
+		if found != 1 {
+			t.Fatalf("seed %d: %d translations (and flips) of the padded image match the output, want 1", seed, found)
+		}
+	}
+	t.Logf("offsets %v, flips %v", offsets, flips)
+	if len(offsets) < 15 || flips[false] < 50 || flips[true] < 50 {
+		t.Errorf("offsets %v, flips %v: want most of the 25 offsets and both flip states", offsets, flips)
+	}
+}
+
+func TestTransformsByAugmentation(t *testing.T) {
+	fm := &Dataset{Name: "fashion-mnist", Shape: Shape{28, 28, 1}, Train: imgSource{randomGrey(1, 28, 28)}}
+	tr, ev, err := Transforms(fm, 32, "")
+	if dtr, dev := DefaultTransforms(fm, 32); err != nil || !reflect.DeepEqual(tr, dtr) || !reflect.DeepEqual(ev, dev) {
+		t.Fatalf("\"\" is not netaug (DefaultTransforms): %v", err)
+	}
+	tr, ev, err = Transforms(fm, 32, "none")
+	if _, dev := DefaultTransforms(fm, 32); err != nil || !reflect.DeepEqual(tr, dev) || !reflect.DeepEqual(ev, dev) || tr.Train {
+		t.Fatalf("none: %+v / %+v, %v", tr, ev, err)
+	}
+	mn := &Dataset{Name: "mnist", Shape: Shape{28, 28, 1}, Train: fm.Train}
+	if tr, _, err = Transforms(mn, 32, "padcrop"); err != nil || tr.HFlip || tr.Translate != 2 || tr.Pad != 2 {
+		t.Fatalf("mnist padcrop: %+v, %v", tr, err)
+	}
+	rgb := Image{H: 32, W: 32, C: 3, Pix: randomGrey(2, 32, 96).Pix}
+	cf := &Dataset{Name: "cifar10", Shape: Shape{32, 32, 3}, Train: imgSource{rgb}}
+	tr, ev, err = Transforms(cf, 32, "padcrop")
+	if err != nil || !tr.HFlip || tr.Translate != 4 || tr.Pad != 0 || tr.GreyToRGB || len(tr.Mean) != 3 || tr.Brightness != 0 ||
+		ev.Train || ev.CropRatio != 1 || !reflect.DeepEqual(ev.Mean, tr.Mean) {
+		t.Fatalf("cifar padcrop: %+v / %+v, %v", tr, ev, err)
+	}
+	_, _, err = Transforms(fm, 64, "padcrop")
+	wantErr(t, err, "padcrop does not resize", "needs resolution 32")
+	_, _, err = Transforms(&Dataset{Name: "imagefolder:x", Shape: Shape{C: 3}}, 160, "padcrop")
+	wantErr(t, err, "padcrop is for small fixed-size images")
+	_, _, err = Transforms(fm, 32, "autoaugment")
+	wantErr(t, err, `unknown augmentation "autoaugment"`, "netaug, padcrop, none")
+}
+
+// TestChannelStats: per-channel mean and std on the [0,1] scale; on the real Fashion-MNIST training split they
+// are the published 0.2860 and 0.3530.
+func TestChannelStats(t *testing.T) {
+	im := Image{H: 1, W: 2, C: 3, Pix: []uint8{0, 255, 51, 255, 0, 153}}
+	mean, std, err := ChannelStats(imgSource{im})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]float64{{0.5, 0.5}, {0.5, 0.5}, {0.4, 0.2}}
+	for c, w := range want {
+		if math.Abs(float64(mean[c])-w[0]) > 1e-6 || math.Abs(float64(std[c])-w[1]) > 1e-6 {
+			t.Errorf("channel %d: mean %v std %v, want %v", c, mean[c], std[c], w)
+		}
+	}
+	_, _, err = ChannelStats(imgSource{{H: 1, W: 2, C: 1, Pix: []uint8{9, 9}}})
+	wantErr(t, err, "channel 0 is constant")
+	ds, err := Open("fashion-mnist", Options{})
+	if err != nil {
+		t.Skipf("%v", err)
+	}
+	mean, std, err = ChannelStats(ds.Train)
+	t.Logf("fashion-mnist training split: mean %v, std %v", mean, std)
+	if err != nil || math.Abs(float64(mean[0])-0.2860) > 5e-5 || math.Abs(float64(std[0])-0.3530) > 5e-5 {
+		t.Errorf("fashion-mnist: mean %v std %v (%v), want 0.2860 and 0.3530", mean, std, err)
+	}
+}

@@ -63,7 +63,7 @@ func TestExperimentListAblations(t *testing.T) {
 		}
 	}
 	code, _, e = run(t, "experiment", "--preset", "table11", "--list")
-	if code == 0 || !strings.Contains(e, "table8, table9, table10 or paper") {
+	if code == 0 || !strings.Contains(e, "table8, table9, table10, reference or paper") {
 		t.Errorf("unknown preset: code %d %q", code, e)
 	}
 	if _, o, _ := run(t, "experiment", "--help"); !strings.Contains(o, "table10") {

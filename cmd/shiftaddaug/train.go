@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shiftaddaug/shiftaddaug/datasets"
 	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 	"github.com/shiftaddaug/shiftaddaug/pkg/train"
@@ -33,6 +34,9 @@ func runTrain(args []string) error {
 	stopW := fs.Int("stop-width-aug", 0, "last epochs with width augmentation off (expand only), as NetAug")
 	trainLimit := fs.Int("train-limit", 0, "use a seeded subset of this many training images (0: all)")
 	testLimit := fs.Int("test-limit", 0, "use a seeded subset of this many test images (0: all)")
+	balanced := fs.Bool("balanced", false, "with --train-limit N: a class-balanced training subset, N/classes images per class, drawn with --subset-seed (the same for every method and --seed)")
+	subsetSeed := fs.String("subset-seed", "0", "seed of the --balanced training subset")
+	augment := fs.String("augment", "netaug", "training augmentation: netaug (NetAug's random-resized crop, flip, colour jitter), padcrop (DeepShift/AdderNet's CIFAR recipe: pad, random crop, flip; small images at their padded size) or none")
 	calib := fs.Int("bn-calib", d.BNCalib, "training images to recalibrate batch norm on before each evaluation")
 	seed := fs.String("seed", "1", "random seed")
 	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
@@ -46,6 +50,16 @@ func runTrain(args []string) error {
 	s, err := strconv.ParseUint(*seed, 10, 64)
 	if err != nil {
 		return fmt.Errorf("--seed %q: not a non-negative integer", *seed)
+	}
+	ss, err := strconv.ParseUint(*subsetSeed, 10, 64)
+	if err != nil {
+		return fmt.Errorf("--subset-seed %q: not a non-negative integer", *subsetSeed)
+	}
+	if err := datasets.CheckAugment(*augment); err != nil {
+		return fmt.Errorf("--augment: %w", err)
+	}
+	if *balanced && *trainLimit == 0 {
+		return fmt.Errorf("--balanced needs --train-limit N (N divisible by the dataset's class count)")
 	}
 	if _, err := train.ParseMethod(*method); err != nil {
 		return err
@@ -68,6 +82,10 @@ func runTrain(args []string) error {
 		cfg.Sharing = "hws" // the paper's method
 	}
 	cfg.AugMF, cfg.NoReorder = *augMF, *noReorder
+	cfg.Balanced, cfg.SubsetSeed, cfg.Augment = *balanced, ss, *augment
+	if cfg.Augment == "netaug" {
+		cfg.Augment = "" // the default: runs stored before the flag existed have the same configuration
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

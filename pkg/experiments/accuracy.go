@@ -30,6 +30,8 @@ type Preset struct {
 	Name        string
 	Description string
 	Runs        []RunSpec
+	// Pairs are the comparisons its summary shows as paired differences per seed (PairedDifferences); nil: none.
+	Pairs []Pair
 }
 
 // Table3Methods are the six training methods of Table 3's accuracy columns, direct and augmented.
@@ -58,7 +60,7 @@ func miniBase(quick bool) (train.Config, string) {
 // augmented multiplication-free methods use heterogeneous weight sharing, as the paper's ShiftAddAug does.
 func MiniPreset(seeds []uint64, quick bool) Preset {
 	base, desc := miniBase(quick)
-	p := Preset{Name: "mini", Description: desc}
+	p := Preset{Name: "mini", Description: desc, Pairs: Table3Pairs}
 	for _, seed := range seeds {
 		for _, m := range Table3Methods {
 			c := base
@@ -87,7 +89,8 @@ func slug(s string) string {
 // PaperPreset is the paper's protocol (CIFAR-100 at 160x160, NetAug's recipe, 150+5 epochs) for the five models
 // and six methods: for machines with XLA and GPUs.
 func PaperPreset(seeds []uint64) Preset {
-	p := Preset{Name: "paper", Description: "CIFAR-100, 160x160, batch 128, 155 epochs (NetAug's recipe), five models, six methods"}
+	p := Preset{Name: "paper", Description: "CIFAR-100, 160x160, batch 128, 155 epochs (NetAug's recipe), five models, six methods",
+		Pairs: Table3Pairs}
 	for _, model := range []string{"mbv2-w0.35", "mbv3-w0.35", "mcunet-in3", "proxyless-w0.35", "mbv2-tiny"} {
 		for _, seed := range seeds {
 			for _, m := range Table3Methods {
@@ -431,16 +434,18 @@ func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
 }
 
 // PresetNames are the names PresetByName knows, in order.
-var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "paper"}
+var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "reference", "paper"}
 
 // PresetByName returns the named preset: mini (Table 3's methods), an ablation (table7 ... table10, see
-// Ablations) or paper.
+// Ablations), reference (ReferencePreset) or paper.
 func PresetByName(name string, seeds []uint64, quick bool) (Preset, error) {
 	switch name {
 	case "mini":
 		return MiniPreset(seeds, quick), nil
 	case "paper":
 		return PaperPreset(seeds), nil
+	case "reference":
+		return ReferencePreset(seeds, quick), nil
 	}
 	if a, ok := AblationByName(name); ok {
 		return AblationPreset(a, seeds, quick), nil

@@ -34,6 +34,8 @@ type Report struct {
 	Layers         []LayerEnergy `json:"layers"`
 
 	Accuracy []AccuracyRow `json:"table3_accuracy"`
+	// Paired are the preset's paired differences per seed (Preset.Pairs, PairedDifferences), e.g. augshift − shift.
+	Paired []PairedDifference `json:"paired,omitempty"`
 
 	// Ablations are the ablation tables (Tables 7-10, AblationResults) of ReportOptions.Ablations of which at
 	// least one of the table's own runs has finished, in the paper's order.
@@ -121,6 +123,9 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		return nil, fmt.Errorf("per-layer breakdown: %w", err)
 	}
 	r.Accuracy = AccuracyTable(outs)
+	if o.Preset != nil {
+		r.Paired = PairedDifferences(*o.Preset, o.Outcomes)
+	}
 	if r.Fig5, r.Fig5Note, err = Fig5(outs, r.Hardware, o.Hardware); err != nil {
 		return nil, fmt.Errorf("fig. 5 points: %w", err)
 	}
@@ -378,6 +383,10 @@ func (r *Report) Markdown() string {
 	_ = WriteTable3(&b, r.Hardware, "md", r.HardwareOptions.Res)
 	b.WriteString("\n## Table 3: accuracy columns (this project's scale)\n\n")
 	WriteAccuracyMarkdown(&b, r.Accuracy)
+	if len(r.Accuracy) > 0 && len(r.Paired) > 0 {
+		b.WriteString("\n")
+		WritePairedMarkdown(&b, r.Paired)
+	}
 	if len(r.Missing) > 0 {
 		fmt.Fprintf(&b, "\nNot finished yet (%d): %s. Run `shiftaddaug reproduce` again to train them; finished runs are kept.\n",
 			len(r.Missing), strings.Join(r.Missing, ", "))

@@ -253,6 +253,10 @@ func (r *Report) Page() *viz.Page {
 	p.Heading("Table 3: accuracy columns (this project's scale)")
 	var acc strings.Builder
 	WriteAccuracyMarkdown(&acc, r.Accuracy)
+	if len(r.Accuracy) > 0 && len(r.Paired) > 0 {
+		acc.WriteString("\n")
+		WritePairedMarkdown(&acc, r.Paired)
+	}
 	p.Markdown(acc.String())
 	if len(r.Missing) > 0 {
 		p.Markdown(fmt.Sprintf("Not finished yet (%d of %d runs): `%s`. Run `shiftaddaug reproduce` again to train them.",

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
+	"github.com/shiftaddaug/shiftaddaug/datasets"
 	"github.com/shiftaddaug/shiftaddaug/pkg/hybrid"
 )
 
@@ -19,6 +21,14 @@ type Config struct {
 	// TrainLimit and TestLimit use seeded subsets of the splits (0: all).
 	TrainLimit int `json:"train_limit,omitempty"`
 	TestLimit  int `json:"test_limit,omitempty"`
+	// Balanced makes the training subset class-balanced: TrainLimit/classes images of each class, drawn with
+	// SubsetSeed, so that it is the same for every method and Seed (see TrainIndices). Without it the subset is
+	// drawn with Seed.
+	Balanced   bool   `json:"balanced,omitempty"`
+	SubsetSeed uint64 `json:"subset_seed,omitempty"`
+	// Augment is the training augmentation, one of datasets.Augmentations: netaug (also ""), padcrop or none
+	// (see datasets.Transforms).
+	Augment string `json:"augment,omitempty"`
 	// LR is the peak learning rate; WarmupEpochs of linear warm-up from LR·WarmupStartFactor precede the cosine.
 	LR                float64 `json:"lr"`
 	WarmupEpochs      int     `json:"warmup_epochs"`
@@ -75,6 +85,15 @@ func NetAugLR(model string, batch int) float64 {
 
 // Validate checks the numbers a user can get wrong.
 func (c Config) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"learning rate", c.LR}, {"weight decay", c.WeightDecay}, {"alpha", c.Alpha}, {"momentum", c.Momentum},
+		{"label smoothing", c.LabelSmoothing}, {"warm-up start factor", c.WarmupStartFactor}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%s %g: must be a finite number", f.name, f.v)
+		}
+	}
 	switch {
 	case c.Res <= 0:
 		return fmt.Errorf("resolution %d: must be positive", c.Res)
@@ -92,6 +111,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("label smoothing %g: must be in [0, 1)", c.LabelSmoothing)
 	case c.TrainLimit < 0 || c.TestLimit < 0 || c.BNCalib < 0:
 		return errors.New("limits must be non-negative")
+	case c.Balanced && c.TrainLimit == 0:
+		return errors.New("a balanced training subset needs a training limit (--train-limit N, N divisible by the class count)")
+	case !c.Balanced && c.SubsetSeed != 0:
+		return fmt.Errorf("subset seed %d: applies to balanced training subsets only (--balanced)", c.SubsetSeed)
+	}
+	if err := datasets.CheckAugment(c.Augment); err != nil {
+		return err
 	}
 	if _, err := hybrid.ParseSharing(c.Sharing); err != nil {
 		return err

@@ -76,9 +76,16 @@ func Load(backend backends.Backend, dir string, dataOpts datasets.Options) (l *L
 		return nil, fmt.Errorf("dataset %s is a segmentation set; training trains classifiers", cfg.Data)
 	}
 	l = &Loaded{Dir: dir, State: state, Data: ds}
-	trainT, evalT := datasets.DefaultTransforms(ds, cfg.Res)
+	trainT, evalT, err := datasets.Transforms(ds, cfg.Res, cfg.Augment)
+	if err != nil {
+		return nil, err
+	}
 	l.EvalT = evalT
-	if l.Calib, err = calibLoader(ds, cfg, trainT); err != nil {
+	trainIdx, err := TrainIndices(ds, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if l.Calib, err = calibLoader(ds, cfg, trainT, trainIdx); err != nil {
 		return nil, err
 	}
 	s, err := NewSession(backend, cfg, ds.NumClasses)
@@ -187,13 +194,33 @@ func TestIndices(test datasets.Source, limit int, seed uint64) []int {
 	return subset(test, limit, seed+1)
 }
 
-// calibLoader is Run's batch-norm recalibration loader: the first BNCalib images of the training subset (or a
-// seeded calibration subset of the whole split), with the training transforms.
-func calibLoader(ds *datasets.Dataset, cfg Config, trainT datasets.Transform) (*datasets.Loader, error) {
+// TrainIndices is the training subset of a run of cfg on ds (nil: the whole split). With Balanced it is
+// TrainLimit/NumClasses images of each class drawn with SubsetSeed, the same for every method and Seed (a limit
+// that does not divide evenly among the classes is an error); otherwise TrainLimit images drawn with Seed.
+func TrainIndices(ds *datasets.Dataset, cfg Config) ([]int, error) {
+	if !cfg.Balanced {
+		return subset(ds.Train, cfg.TrainLimit, cfg.Seed), nil
+	}
+	switch {
+	case cfg.TrainLimit <= 0:
+		return nil, errors.New("a balanced training subset needs a training limit (--train-limit N)")
+	case ds.NumClasses <= 0:
+		return nil, fmt.Errorf("dataset %s has no classes to balance", cfg.Data)
+	case cfg.TrainLimit%ds.NumClasses != 0:
+		return nil, fmt.Errorf("balanced training subset: %d images do not divide evenly among the %d classes of %s: use a multiple of %d",
+			cfg.TrainLimit, ds.NumClasses, cfg.Data, ds.NumClasses)
+	}
+	return datasets.BalancedSubset(ds.Train, ds.NumClasses, cfg.TrainLimit/ds.NumClasses, cfg.SubsetSeed)
+}
+
+// calibLoader is Run's batch-norm recalibration loader: the first BNCalib images of the training subset trainIdx
+// (TrainIndices; nil: a seeded calibration subset of the whole split), with the training transform trainT.
+// NetAug recalibrates with the training transforms on a fixed subset of the training set.
+func calibLoader(ds *datasets.Dataset, cfg Config, trainT datasets.Transform, trainIdx []int) (*datasets.Loader, error) {
 	if cfg.BNCalib <= 0 {
 		return nil, nil
 	}
-	pool := subset(ds.Train, cfg.TrainLimit, cfg.Seed)
+	pool := trainIdx
 	if pool == nil {
 		pool = datasets.CalibrationSubset(ds.Train, cfg.BNCalib, cfg.Seed+2)
 	} else if len(pool) > cfg.BNCalib {

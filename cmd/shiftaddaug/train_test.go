@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shiftaddaug/shiftaddaug/datasets"
+	"github.com/shiftaddaug/shiftaddaug/pkg/experiments"
+)
+
+// TestTrainRejectsBadInput: each bad setting is a one-line error naming it and a non-zero exit, before any
+// training (and before anything is written to --dir).
+func TestTrainRejectsBadInput(t *testing.T) {
+	cases := [][]string{
+		{"--augment", "mixup"},
+		{"--balanced"},
+		{"--subset-seed", "3", "--train-limit", "100"},
+		{"--subset-seed", "x"},
+		{"--lr", "nan"},
+		{"--lr", "inf"},
+		{"--wd", "NaN"},
+		{"--alpha", "+Inf"},
+	}
+	want := []string{`unknown augmentation "mixup"`, "--balanced needs --train-limit", "applies to balanced training subsets only",
+		`--subset-seed "x"`, "learning rate NaN: must be a finite number", "learning rate +Inf", "weight decay NaN", "alpha +Inf"}
+	if _, err := datasets.Open("fashion-mnist", datasets.Options{}); err == nil {
+		// These need the dataset: its class count and image size.
+		cases = append(cases, []string{"--balanced", "--train-limit", "1005"}, []string{"--augment", "padcrop", "--res", "64"})
+		want = append(want, "1005 images do not divide evenly among the 10 classes of fashion-mnist", "padcrop does not resize")
+	} else {
+		t.Logf("fashion-mnist not installed (%v): the checks that need it are skipped", err)
+	}
+	for i, c := range cases {
+		dir := filepath.Join(t.TempDir(), "run")
+		args := append([]string{"train", "--model", "mbv2-w0.35", "--method", "shift", "--epochs", "1", "--dir", dir}, c...)
+		code, _, e := run(t, args...)
+		if code == 0 || strings.Count(strings.TrimSpace(e), "\n") != 0 || !strings.Contains(e, want[i]) {
+			t.Errorf("%v: want a one-line error containing %q and a non-zero exit, got code %d stderr %q", c, want[i], code, e)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%v: %s was created", c, dir)
+		}
+	}
+}
+
+// TestExperimentReferenceList: 'experiment --preset reference --list' shows the seven rows and the paired
+// differences per seed of stored runs, training nothing.
+func TestExperimentReferenceList(t *testing.T) {
+	dir := t.TempDir()
+	p := experiments.ReferencePreset([]uint64{1, 2}, true)
+	putRuns(t, dir, p, 0.5, func(s experiments.RunSpec) bool { return s.ID == "reference-mbv2-w0.35-add-s2" })
+	code, o, e := run(t, "experiment", "--preset", "reference", "--list", "--quick", "--seeds", "1,2", "--out", dir)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, e)
+	}
+	for _, want := range []string{"Preset reference:", "| reference:augshift-hws | mbv2-w0.35 | augshift | 2 | 50.00 ± 0.00 |",
+		"| reference:augshift-plain | mbv2-w0.35 | augshift | 2 | 50.00 ± 0.00 |",
+		"| augshift (hws) − shift | mbv2-w0.35 | 2 | s1 +0.00, s2 +0.00 | +0.00 ± 0.00 | 0 of 2 | 0 |",
+		"| augadd − add | mbv2-w0.35 | 1 | s1 +0.00 | +0.00 | 0 of 1 | 1 |"} {
+		if !strings.Contains(o, want) {
+			t.Errorf("output lacks %q:\n%s", want, o)
+		}
+	}
+}
