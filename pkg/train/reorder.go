@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/shiftaddaug/shiftaddaug/kernels/norm"
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 	"github.com/shiftaddaug/shiftaddaug/pkg/models"
 )
 
@@ -20,8 +21,14 @@ import (
 // running statistics), the depthwise conv and its batch norm, the SE convs, the project conv's inputs, and the
 // optimizer's momentum of each. The augmented network's function is unchanged by it; the target's changes.
 // Block outputs are never sorted (they feed residual paths), as in NetAug.
-func ReorderChannels(ctx *context.Context, blocks []string) error {
-	for _, b := range blocks {
+//
+// NetAug sorts the tensors' data only and leaves the optimizer's momentum where it was; here it moves with its
+// channel, so that a step followed by a sort equals the sort followed by that step
+// (TestStepCommutesWithChannelPermutation).
+func ReorderChannels(ctx *context.Context, blocks []arch.Block) (ReorderStats, error) {
+	var st ReorderStats
+	for _, blk := range blocks {
+		b := blk.Name
 		proj := ctx.InspectVariable("/"+b+"/project", "weights")
 		if proj == nil {
 			continue // no such block (or not built yet)
@@ -31,28 +38,56 @@ func ReorderChannels(ctx *context.Context, blocks []string) error {
 		}
 		perm, err := importanceOrder(proj, 2)
 		if err != nil {
-			return err
+			return st, err
 		}
-		targets := []axisVar{
-			{"/" + b + "/expand", "weights", 3}, {"/" + b + "/dw", "weights", 2}, {"/" + b + "/project", "weights", 2},
-			{"/" + b + "/se/reduce", "weights", 2}, {"/" + b + "/se/expand", "weights", 3}, {"/" + b + "/se/expand", "bias", 0},
+		st.Target += blk.Mid
+		for _, p := range perm[:min(blk.Mid, len(perm))] {
+			if p >= blk.Mid {
+				st.Moved++
+			}
 		}
-		targets = append(targets, bnVars(ctx, "/"+b+"/expand")...)
-		targets = append(targets, bnVars(ctx, "/"+b+"/dw")...)
-		if err := permuteAll(ctx, targets, perm); err != nil {
-			return fmt.Errorf("reordering %s: %w", b, err)
+		if err := permuteMid(ctx, b, perm); err != nil {
+			return st, err
 		}
 		if se := ctx.InspectVariable("/"+b+"/se/expand", "weights"); se != nil {
 			sePerm, err := importanceOrder(se, 2)
 			if err != nil {
-				return err
+				return st, err
 			}
-			err = permuteAll(ctx, []axisVar{{"/" + b + "/se/reduce", "weights", 3}, {"/" + b + "/se/reduce", "bias", 0},
-				{"/" + b + "/se/expand", "weights", 2}}, sePerm)
-			if err != nil {
-				return fmt.Errorf("reordering %s's SE: %w", b, err)
+			if err := permuteSE(ctx, b, sePerm); err != nil {
+				return st, err
 			}
 		}
+	}
+	return st, nil
+}
+
+// ReorderStats says how much a reordering changed the target: of the Target mid channels of all inverted
+// blocks, Moved came from the augmented region (0 means the target kept its channels, only reordered).
+type ReorderStats struct {
+	Moved, Target int
+}
+
+// permuteMid permutes block b's mid (hidden) channels: every tensor on that axis, with its momentum.
+func permuteMid(ctx *context.Context, b string, perm []int) error {
+	targets := []axisVar{
+		{"/" + b + "/expand", "weights", 3}, {"/" + b + "/dw", "weights", 2}, {"/" + b + "/project", "weights", 2},
+		{"/" + b + "/se/reduce", "weights", 2}, {"/" + b + "/se/expand", "weights", 3}, {"/" + b + "/se/expand", "bias", 0},
+	}
+	targets = append(targets, bnVars(ctx, "/"+b+"/expand")...)
+	targets = append(targets, bnVars(ctx, "/"+b+"/dw")...)
+	if err := permuteAll(ctx, targets, perm); err != nil {
+		return fmt.Errorf("reordering %s: %w", b, err)
+	}
+	return nil
+}
+
+// permuteSE permutes block b's squeeze-excitation hidden channels.
+func permuteSE(ctx *context.Context, b string, perm []int) error {
+	err := permuteAll(ctx, []axisVar{{"/" + b + "/se/reduce", "weights", 3}, {"/" + b + "/se/reduce", "bias", 0},
+		{"/" + b + "/se/expand", "weights", 2}}, perm)
+	if err != nil {
+		return fmt.Errorf("reordering %s's SE: %w", b, err)
 	}
 	return nil
 }
@@ -155,3 +190,4 @@ func permuteVariable(v *context.Variable, axis int, perm []int) error {
 	}
 	return v.SetValue(tensors.FromFlatDataAndDimensions(out, dims...))
 }
+

@@ -53,7 +53,7 @@ func TestReorderKeepsAugmentedFunction(t *testing.T) {
 	}
 	augBefore, targetBefore := logits()
 	wBefore, mBefore := weights(), momentum()
-	if err := ReorderChannels(s.Ctx, s.blockNames()); err != nil {
+	if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks); err != nil {
 		t.Fatal(err)
 	}
 	augAfter, targetAfter := logits()

@@ -37,6 +37,9 @@ type EpochRecord struct {
 	LR       float64 `json:"lr"`
 	Seconds  float64 `json:"seconds"`
 	Mode     string  `json:"aug_mode,omitempty"`
+	// SortReplaced is the share of the target's mid channels that the epoch's channel sort took from the
+	// augmented region (NetAug's sort_channels; 0 when it only reordered the target's own channels).
+	SortReplaced float64 `json:"sort_replaced,omitempty"`
 }
 
 // Result is a finished (or resumed-and-finished) run.
@@ -84,8 +87,14 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	if ds.Segmentation {
 		return nil, fmt.Errorf("dataset %s is a segmentation set; training trains classifiers", cfg.Data)
 	}
-	trainT, evalT := datasets.DefaultTransforms(ds, cfg.Res)
-	trainIdx := subset(ds.Train, cfg.TrainLimit, cfg.Seed)
+	trainIdx, err := TrainIndices(ds, cfg)
+	if err != nil {
+		return nil, err
+	}
+	trainT, evalT, err := datasets.Transforms(ds, cfg.Res, cfg.Augment)
+	if err != nil {
+		return nil, err
+	}
 	trainLoader, err := datasets.NewLoader(ds.Train, datasets.LoaderConfig{BatchSize: cfg.Batch, Shuffle: true, DropLast: true,
 		Seed: cfg.Seed, Transform: trainT, Layout: datasets.NHWC, Indices: trainIdx})
 	if err != nil {
@@ -99,20 +108,9 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	var calibLoader *datasets.Loader
-	if cfg.BNCalib > 0 {
-		pool := trainIdx
-		if pool == nil {
-			pool = datasets.CalibrationSubset(ds.Train, cfg.BNCalib, cfg.Seed+2)
-		} else if len(pool) > cfg.BNCalib {
-			pool = pool[:cfg.BNCalib]
-		}
-		// NetAug recalibrates with the training transforms on a fixed subset of the training set.
-		calibLoader, err = datasets.NewLoader(ds.Train, datasets.LoaderConfig{BatchSize: cfg.Batch, Seed: cfg.Seed + 3,
-			Transform: trainT, Layout: datasets.NHWC, Indices: pool})
-		if err != nil {
-			return nil, err
-		}
+	calib, err := calibLoader(ds, cfg, trainT, trainIdx)
+	if err != nil {
+		return nil, err
 	}
 	cfg.StepsPerEpoch = trainLoader.NumBatches()
 
@@ -160,8 +158,8 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
-		if calibLoader != nil {
-			if err := s.Recalibrate(calibLoader); err != nil {
+		if calib != nil {
+			if err := s.Recalibrate(calib); err != nil {
 				return nil, err
 			}
 		}
@@ -170,8 +168,12 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 			return nil, err
 		}
 		res.History = append(res.History, rec)
-		progressf(opts.Progress, "%s/%s epoch %d/%d: loss %.4f (aug %.4f), train acc %.2f%%, test acc %.2f%%, %.1fs\n",
-			cfg.Model, cfg.Method, epoch+1, cfg.Epochs, rec.LossTarget, rec.LossAug, 100*rec.TrainAcc, 100*rec.TestAcc, rec.Seconds)
+		sorted := ""
+		if rec.SortReplaced > 0 {
+			sorted = fmt.Sprintf(", sort replaced %.1f%% of the target", 100*rec.SortReplaced)
+		}
+		progressf(opts.Progress, "%s/%s epoch %d/%d: loss %.4f (aug %.4f), train acc %.2f%%, test acc %.2f%%, %.1fs%s\n",
+			cfg.Model, cfg.Method, epoch+1, cfg.Epochs, rec.LossTarget, rec.LossAug, 100*rec.TrainAcc, 100*rec.TestAcc, rec.Seconds, sorted)
 		if ckpt != nil {
 			if err := ckpt.Save(); err != nil {
 				return nil, fmt.Errorf("saving checkpoint: %w", err)
@@ -226,14 +228,18 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 		modeName = ""
 	}
 	t0 := time.Now()
+	rec := EpochRecord{Epoch: epoch, Mode: modeName}
 	if s.Method.Augmented && mode == models.SampleRandom && !cfg.NoReorder && !s.unshared {
-		if err := ReorderChannels(s.Ctx, s.blockNames()); err != nil {
+		st, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks)
+		if err != nil {
 			return EpochRecord{}, err
+		}
+		if st.Target > 0 {
+			rec.SortReplaced = float64(st.Moved) / float64(st.Target)
 		}
 	}
 	it := l.Epoch(epoch)
 	defer it.Close()
-	rec := EpochRecord{Epoch: epoch, Mode: modeName}
 	var n, right, steps int
 	for {
 		b, err := it.Next()

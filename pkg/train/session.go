@@ -111,14 +111,6 @@ func (s *Session) Ops() hybrid.Operators { return s.opsV }
 
 func (s *Session) ops() hybrid.Operators { return s.opsV }
 
-func (s *Session) blockNames() []string {
-	var names []string
-	for _, b := range s.Net.Arch.Blocks {
-		names = append(names, b.Name)
-	}
-	return names
-}
-
 func (s *Session) build() {
 	cfg := s.Cfg
 	opt := &SGD{Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Schedule: cfg.Schedule()}
