@@ -22,6 +22,7 @@ func runExperiment(args []string) error {
 	outDir := fs.String("out", "results", "results directory (finished runs are reused, interrupted ones resumed)")
 	quick := fs.Bool("quick", false, "tiny version of the preset (CI, notebooks)")
 	list := fs.Bool("list", false, "only list the runs and which are finished")
+	only := fs.String("only", "", "comma-separated row keys or methods to run now (e.g. base,shift; empty: all); the summary still shows every row")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -38,14 +39,18 @@ func runExperiment(args []string) error {
 		if err != nil {
 			return err
 		}
-		for i, spec := range p.Runs {
-			fmt.Fprintf(os.Stderr, "[%d/%d] %s\n", i+1, len(p.Runs), spec.ID)
+		runs, err := onlyRuns(p.Runs, *only)
+		if err != nil {
+			return err
+		}
+		for i, spec := range runs {
+			fmt.Fprintf(os.Stderr, "[%d/%d] %s\n", i+1, len(runs), spec.ID)
 			o, err := experiments.Execute(backend, spec, *outDir, os.Stderr)
 			if err != nil {
 				return err
 			}
 			if o.IsDiverged() {
-				fmt.Fprintf(os.Stderr, "[%d/%d] %s: diverged (%s)\n", i+1, len(p.Runs), spec.ID, o.DivergedReason())
+				fmt.Fprintf(os.Stderr, "[%d/%d] %s: diverged (%s)\n", i+1, len(runs), spec.ID, o.DivergedReason())
 			}
 		}
 	}
@@ -73,6 +78,32 @@ func runExperiment(args []string) error {
 		experiments.WritePairedMarkdown(out, experiments.PairedDifferences(p, outs))
 	}
 	return nil
+}
+
+// onlyRuns keeps the runs whose row key (the table label after its colon) or method is in the comma-separated
+// list only, in the order named; an empty list keeps all, a name that selects nothing is an error.
+func onlyRuns(runs []experiments.RunSpec, only string) ([]experiments.RunSpec, error) {
+	if only == "" {
+		return runs, nil
+	}
+	var out []experiments.RunSpec
+	for _, name := range strings.Split(only, ",") {
+		found := false
+		for _, r := range runs {
+			key := r.Table
+			if i := strings.LastIndex(key, ":"); i >= 0 {
+				key = key[i+1:]
+			}
+			if name == key || name == r.Config.Method {
+				out = append(out, r)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("--only %s: no run of this preset has that row key or method", name)
+		}
+	}
+	return out, nil
 }
 
 func parseSeeds(s string) ([]uint64, error) {

@@ -64,3 +64,27 @@ func TestExperimentReferenceList(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyRuns: --only keeps the runs of the named row keys or methods, in the order named, and refuses a
+// name that selects nothing.
+func TestOnlyRuns(t *testing.T) {
+	p := experiments.ReferencePreset([]uint64{1, 2}, true)
+	runs, err := onlyRuns(p.Runs, "shift,augshift-plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	want := "reference-mbv2-w0.35-shift-s1 reference-mbv2-w0.35-shift-s2 reference-mbv2-w0.35-augshift-plain-s1 reference-mbv2-w0.35-augshift-plain-s2"
+	if strings.Join(ids, " ") != want {
+		t.Errorf("--only shift,augshift-plain selected %v, want %s", ids, want)
+	}
+	if all, _ := onlyRuns(p.Runs, ""); len(all) != len(p.Runs) {
+		t.Errorf("empty --only kept %d of %d runs", len(all), len(p.Runs))
+	}
+	if _, err := onlyRuns(p.Runs, "bogus"); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("--only bogus: got %v, want an error naming it", err)
+	}
+}
