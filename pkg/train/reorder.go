@@ -190,4 +190,3 @@ func permuteVariable(v *context.Variable, axis int, perm []int) error {
 	}
 	return v.SetValue(tensors.FromFlatDataAndDimensions(out, dims...))
 }
-
