@@ -44,6 +44,7 @@ func runTrain(args []string) error {
 	sharing := fs.String("sharing", "", "how MF slices take shared weights: plain, hws (Eq. 5), linear, linear-skip, piecewise (ShiftAddNAS), kl, none (Tables 7-10; default: hws for augshift/augadd, plain otherwise)")
 	augMF := fs.Bool("aug-mf", false, "augmented channels multiplication-free too (Table 7's aug with shift)")
 	noReorder := fs.Bool("no-reorder", false, "switch off NetAug's channel sorting at each epoch of width augmentation")
+	sortMomentum := fs.String("sort-momentum", "reset", "what the channel sort does with the momentum of moved channels: reset (move it with the channel, zero it where a channel crossed the target boundary), follow (move it), netaug (leave it in place, as NetAug)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -82,6 +83,9 @@ func runTrain(args []string) error {
 		cfg.Sharing = "hws" // the paper's method
 	}
 	cfg.AugMF, cfg.NoReorder = *augMF, *noReorder
+	if *sortMomentum != string(train.MomentumResetCrossing) { // the default is stored as empty, as in older runs
+		cfg.SortMomentum = train.SortMomentum(*sortMomentum)
+	}
 	cfg.Balanced, cfg.SubsetSeed, cfg.Augment = *balanced, ss, *augment
 	if cfg.Augment == "netaug" {
 		cfg.Augment = "" // the default: runs stored before the flag existed have the same configuration

@@ -22,9 +22,11 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{"--lr", "inf"},
 		{"--wd", "NaN"},
 		{"--alpha", "+Inf"},
+		{"--sort-momentum", "keep"},
 	}
 	want := []string{`unknown augmentation "mixup"`, "--balanced needs --train-limit", "applies to balanced training subsets only",
-		`--subset-seed "x"`, "learning rate NaN: must be a finite number", "learning rate +Inf", "weight decay NaN", "alpha +Inf"}
+		`--subset-seed "x"`, "learning rate NaN: must be a finite number", "learning rate +Inf", "weight decay NaN", "alpha +Inf",
+		`unknown sort momentum policy "keep"`}
 	if _, err := datasets.Open("fashion-mnist", datasets.Options{}); err == nil {
 		// These need the dataset: its class count and image size.
 		cases = append(cases, []string{"--balanced", "--train-limit", "1005"}, []string{"--augment", "padcrop", "--res", "64"})

@@ -47,8 +47,11 @@ type Config struct {
 	// every evaluation (NetAug: 16,000).
 	BNCalib int `json:"bn_calib"`
 	// NoReorder switches off NetAug's channel sorting at each epoch of width augmentation.
-	NoReorder bool   `json:"no_reorder,omitempty"`
-	Seed      uint64 `json:"seed"`
+	NoReorder bool `json:"no_reorder,omitempty"`
+	// SortMomentum is what the sort does with the momentum of the channels it moves (see SortMomentum; empty:
+	// MomentumResetCrossing).
+	SortMomentum SortMomentum `json:"sort_momentum,omitempty"`
+	Seed         uint64       `json:"seed"`
 	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
 	StepsPerEpoch int `json:"steps_per_epoch"`
 	// Sharing is how the multiplication-free slices take their weights from the shared ones: "plain" (shared
@@ -117,6 +120,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("subset seed %d: applies to balanced training subsets only (--balanced)", c.SubsetSeed)
 	}
 	if err := datasets.CheckAugment(c.Augment); err != nil {
+		return err
+	}
+	if err := c.SortMomentum.Validate(); err != nil {
 		return err
 	}
 	if _, err := hybrid.ParseSharing(c.Sharing); err != nil {

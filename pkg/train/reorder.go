@@ -25,7 +25,13 @@ import (
 // NetAug sorts the tensors' data only and leaves the optimizer's momentum where it was; here it moves with its
 // channel, so that a step followed by a sort equals the sort followed by that step
 // (TestStepCommutesWithChannelPermutation).
-func ReorderChannels(ctx *context.Context, blocks []arch.Block) (ReorderStats, error) {
+func ReorderChannels(ctx *context.Context, blocks []arch.Block, momentum SortMomentum) (ReorderStats, error) {
+	if err := momentum.Validate(); err != nil {
+		return ReorderStats{}, err
+	}
+	if momentum == "" {
+		momentum = MomentumResetCrossing
+	}
 	var st ReorderStats
 	for _, blk := range blocks {
 		b := blk.Name
@@ -46,7 +52,7 @@ func ReorderChannels(ctx *context.Context, blocks []arch.Block) (ReorderStats, e
 				st.Moved++
 			}
 		}
-		if err := permuteMid(ctx, b, perm); err != nil {
+		if err := permuteMid(ctx, b, perm, blk.Mid, momentum); err != nil {
 			return st, err
 		}
 		if se := ctx.InspectVariable("/"+b+"/se/expand", "weights"); se != nil {
@@ -54,7 +60,7 @@ func ReorderChannels(ctx *context.Context, blocks []arch.Block) (ReorderStats, e
 			if err != nil {
 				return st, err
 			}
-			if err := permuteSE(ctx, b, sePerm); err != nil {
+			if err := permuteSE(ctx, b, sePerm, blk.SE, momentum); err != nil {
 				return st, err
 			}
 		}
@@ -68,24 +74,25 @@ type ReorderStats struct {
 	Moved, Target int
 }
 
-// permuteMid permutes block b's mid (hidden) channels: every tensor on that axis, with its momentum.
-func permuteMid(ctx *context.Context, b string, perm []int) error {
+// permuteMid permutes block b's mid (hidden) channels, of which the first target are the target's: every tensor on
+// that axis, and its momentum as the policy says.
+func permuteMid(ctx *context.Context, b string, perm []int, target int, momentum SortMomentum) error {
 	targets := []axisVar{
 		{"/" + b + "/expand", "weights", 3}, {"/" + b + "/dw", "weights", 2}, {"/" + b + "/project", "weights", 2},
 		{"/" + b + "/se/reduce", "weights", 2}, {"/" + b + "/se/expand", "weights", 3}, {"/" + b + "/se/expand", "bias", 0},
 	}
 	targets = append(targets, bnVars(ctx, "/"+b+"/expand")...)
 	targets = append(targets, bnVars(ctx, "/"+b+"/dw")...)
-	if err := permuteAll(ctx, targets, perm); err != nil {
+	if err := permuteAll(ctx, targets, perm, target, momentum); err != nil {
 		return fmt.Errorf("reordering %s: %w", b, err)
 	}
 	return nil
 }
 
-// permuteSE permutes block b's squeeze-excitation hidden channels.
-func permuteSE(ctx *context.Context, b string, perm []int) error {
+// permuteSE permutes block b's squeeze-excitation hidden channels (the first target are the target's).
+func permuteSE(ctx *context.Context, b string, perm []int, target int, momentum SortMomentum) error {
 	err := permuteAll(ctx, []axisVar{{"/" + b + "/se/reduce", "weights", 3}, {"/" + b + "/se/reduce", "bias", 0},
-		{"/" + b + "/se/expand", "weights", 2}}, perm)
+		{"/" + b + "/se/expand", "weights", 2}}, perm, target, momentum)
 	if err != nil {
 		return fmt.Errorf("reordering %s's SE: %w", b, err)
 	}
@@ -109,24 +116,94 @@ func bnVars(_ *context.Context, scope string) []axisVar {
 	return out
 }
 
-// permuteAll permutes each listed variable (and its momentum buffer, if the optimizer made one) along its axis.
-func permuteAll(ctx *context.Context, vars []axisVar, perm []int) error {
+// permuteAll permutes each listed variable along its axis, and its momentum buffer (if the optimizer made one)
+// as the policy says.
+func permuteAll(ctx *context.Context, vars []axisVar, perm []int, target int, momentum SortMomentum) error {
+	var crossed []int // new positions whose channel came from the other side of the target boundary
+	for i, p := range perm {
+		if (i < target) != (p < target) {
+			crossed = append(crossed, i)
+		}
+	}
 	for _, av := range vars {
-		for _, scope := range []string{av.scope, "/optimizer" + av.scope} {
-			name := av.name
-			if scope != av.scope {
-				name += "_momentum"
-			}
-			v := ctx.InspectVariable(scope, name)
-			if v == nil {
-				continue
-			}
+		if v := ctx.InspectVariable(av.scope, av.name); v != nil {
 			if err := permuteVariable(v, av.axis, perm); err != nil {
+				return err
+			}
+		}
+		m := ctx.InspectVariable("/optimizer"+av.scope, av.name+"_momentum")
+		if m == nil || momentum == MomentumStay {
+			continue
+		}
+		if err := permuteVariable(m, av.axis, perm); err != nil {
+			return err
+		}
+		if momentum == MomentumResetCrossing && len(crossed) > 0 {
+			if err := zeroSlices(m, av.axis, crossed); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// SortMomentum is what the channel sort does with the optimizer's momentum of the channels it moves.
+type SortMomentum string
+
+const (
+	// MomentumResetCrossing moves each channel's momentum with it, and zeroes it for the channels that crossed
+	// the boundary between the target and the augmented region: a channel that changed role has momentum from a
+	// gradient regime that no longer applies; a target channel moved to a rarely active augmented position would
+	// otherwise coast on its large momentum for many steps with no gradient to correct it. The default.
+	MomentumResetCrossing SortMomentum = "reset"
+	// MomentumFollow moves each channel's momentum with it: a step then the sort equals the sort then the step.
+	MomentumFollow SortMomentum = "follow"
+	// MomentumStay leaves the momentum where it was, as NetAug (which sorts the tensors' data only).
+	MomentumStay SortMomentum = "netaug"
+)
+
+// SortMomentums lists the policies, for flags and errors.
+var SortMomentums = []SortMomentum{MomentumResetCrossing, MomentumFollow, MomentumStay}
+
+// Validate checks the policy name ("" is the default, MomentumResetCrossing).
+func (m SortMomentum) Validate() error {
+	if m == "" {
+		return nil
+	}
+	for _, k := range SortMomentums {
+		if m == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown sort momentum policy %q: want reset, follow or netaug", string(m))
+}
+
+// zeroSlices sets v's slices at the given indices of axis to zero.
+func zeroSlices(v *context.Variable, axis int, idx []int) error {
+	t, err := v.Value()
+	if err != nil {
+		return err
+	}
+	dims := t.Shape().Dimensions
+	outer, inner := 1, 1
+	for _, d := range dims[:axis] {
+		outer *= d
+	}
+	for _, d := range dims[axis+1:] {
+		inner *= d
+	}
+	n := dims[axis]
+	var out []float32
+	err = tensors.ConstFlatData(t, func(flat []float32) { out = append([]float32(nil), flat...) })
+	if err != nil {
+		return err
+	}
+	for o := 0; o < outer; o++ {
+		for _, i := range idx {
+			clear(out[(o*n+i)*inner : (o*n+i+1)*inner])
+		}
+	}
+	return v.SetValue(tensors.FromFlatDataAndDimensions(out, dims...))
 }
 
 // importanceOrder returns the indices of v's axis sorted by decreasing L1 norm of the slices along it (stable).

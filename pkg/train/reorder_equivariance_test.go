@@ -95,15 +95,16 @@ func TestStepCommutesWithChannelPermutation(t *testing.T) {
 func blockPreservingPermutation(t *testing.T, s *Session, rng *rand.Rand) func() {
 	t.Helper()
 	type blockPerm struct {
-		name    string
-		mid, se []int
+		name             string
+		mid, se          []int
+		target, seTarget int
 	}
 	var perms []blockPerm
 	for _, b := range s.Net.Arch.Blocks {
 		if !b.Expand {
 			continue
 		}
-		p := blockPerm{name: b.Name}
+		p := blockPerm{name: b.Name, target: b.Mid, seTarget: b.SE}
 		wide := s.Ctx.InspectVariable("/"+b.Name+"/project", "weights").Shape().Dimensions[2]
 		p.mid = splitShuffle(rng, b.Mid, wide)
 		if se := s.Ctx.InspectVariable("/"+b.Name+"/se/reduce", "weights"); se != nil {
@@ -116,11 +117,11 @@ func blockPreservingPermutation(t *testing.T, s *Session, rng *rand.Rand) func()
 	}
 	return func() {
 		for _, p := range perms {
-			if err := permuteMid(s.Ctx, p.name, p.mid); err != nil {
+			if err := permuteMid(s.Ctx, p.name, p.mid, p.target, MomentumResetCrossing); err != nil {
 				t.Fatal(err)
 			}
 			if p.se != nil {
-				if err := permuteSE(s.Ctx, p.name, p.se); err != nil {
+				if err := permuteSE(s.Ctx, p.name, p.se, p.seTarget, MomentumResetCrossing); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -53,7 +53,7 @@ func TestReorderKeepsAugmentedFunction(t *testing.T) {
 	}
 	augBefore, targetBefore := logits()
 	wBefore, mBefore := weights(), momentum()
-	if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks); err != nil {
+	if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, MomentumFollow); err != nil {
 		t.Fatal(err)
 	}
 	augAfter, targetAfter := logits()
@@ -94,5 +94,59 @@ func TestReorderKeepsAugmentedFunction(t *testing.T) {
 			t.Fatalf("entry %d: (weight, momentum) pair not found before reordering: momentum did not follow", i)
 		}
 		pairs[k]--
+	}
+}
+
+// TestReorderMomentumPolicies: with "reset" the sort moves each channel's momentum with it and zeroes it where
+// a channel crossed the target boundary; "netaug" leaves the momentum in place; "follow" moves all of it.
+func TestReorderMomentumPolicies(t *testing.T) {
+	cfg := DefaultConfig("mbv2-w0.35", "netaug")
+	cfg.Res, cfg.Batch, cfg.StepsPerEpoch = 32, 8, 4
+	blk := "blocks.2"
+	for _, policy := range []SortMomentum{MomentumResetCrossing, MomentumFollow, MomentumStay} {
+		s, err := NewSession(engine.MustNew(), cfg, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := quadrantBatch(rand.New(rand.NewPCG(3, 4)), cfg.Batch, cfg.Res)
+		for i := 0; i < 3; i++ {
+			if _, err := s.TrainStep(b, models.SampleRandom); err != nil {
+				t.Fatal(err)
+			}
+		}
+		target := 0
+		for _, a := range s.Net.Arch.Blocks {
+			if a.Name == blk {
+				target = a.Mid
+			}
+		}
+		perm, err := importanceOrder(s.Ctx.InspectVariable("/"+blk+"/project", "weights"), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gammaMom := func() []float32 {
+			return tensors.MustCopyFlatData[float32](s.Ctx.InspectVariable("/optimizer/"+blk+"/dw", "gamma_momentum").MustValue())
+		}
+		before := gammaMom()
+		if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, policy); err != nil {
+			t.Fatal(err)
+		}
+		after := gammaMom()
+		crossed := 0
+		for i, p := range perm {
+			want := before[p]
+			switch {
+			case policy == MomentumStay:
+				want = before[i]
+			case policy == MomentumResetCrossing && (i < target) != (p < target):
+				want, crossed = 0, crossed+1
+			}
+			if after[i] != want {
+				t.Fatalf("%s: momentum of channel %d (was %d) is %g, want %g", policy, i, p, after[i], want)
+			}
+		}
+		if policy == MomentumResetCrossing && crossed == 0 {
+			t.Fatalf("no channel crossed the target boundary: the test checks nothing")
+		}
 	}
 }
