@@ -45,8 +45,14 @@ func runTrain(args []string) error {
 	augMF := fs.Bool("aug-mf", false, "augmented channels multiplication-free too (Table 7's aug with shift)")
 	noReorder := fs.Bool("no-reorder", false, "switch off NetAug's channel sorting at each epoch of width augmentation")
 	sortMomentum := fs.String("sort-momentum", "reset", "what the channel sort does with the momentum of moved channels: reset (move it with the channel, zero it where a channel crossed the target boundary), follow (move it), netaug (leave it in place, as NetAug)")
+	adderRecipe := fs.String("adder-recipe", string(train.AdderLarge), "Add layers of add and augadd: large (adder weights N(0, 4²), adaptive-gradient η 4), addernet (AdderNet's N(0, 1), η 0.2) or kaiming (kaiming-uniform weights, η 0.2; this tool's setting before issue 13)")
+	adderEta := fs.Float64("adder-eta", 0, "η of AdderNet's adaptive gradient scaling of adder weights (0: the recipe's; AdderNet's is 0.2)")
+	adderInit := fs.Float64("adder-init", 0, "standard deviation of the N(0, std²) initial adder weights (0: the recipe's)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
+	}
+	if err := train.AdderRecipe(*adderRecipe).Validate(); err != nil {
+		return fmt.Errorf("--adder-recipe: %w", err)
 	}
 	s, err := strconv.ParseUint(*seed, 10, 64)
 	if err != nil {
@@ -90,6 +96,10 @@ func runTrain(args []string) error {
 	if cfg.Augment == "netaug" {
 		cfg.Augment = "" // the default: runs stored before the flag existed have the same configuration
 	}
+	if *adderRecipe != string(train.AdderLarge) { // the default is stored as empty
+		cfg.AdderRecipe = train.AdderRecipe(*adderRecipe)
+	}
+	cfg.AdderEta, cfg.AdderInitStd = *adderEta, *adderInit
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

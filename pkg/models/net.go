@@ -26,7 +26,12 @@ type Net struct {
 	Aug  Aug
 	// Seed makes weight initialisation deterministic (each variable draws from a stream keyed by seed and name).
 	Seed uint64
-	dims dims
+	// AddInitStd, when positive, draws the weights of the adder layers that batch norm follows (stem, expand,
+	// project and head convolutions under Add) from N(0, AddInitStd²) instead of kaiming-uniform: their whole
+	// (wide) tensors, the slices that augmented channels compute with by multiplication included. SE adders (no
+	// batch norm) keep kaiming-uniform. Zero: kaiming-uniform everywhere, as NetAug. See pkg/train's AdderRecipe.
+	AddInitStd float64
+	dims       dims
 }
 
 // New prepares a network for building. aug may be the zero value (no augmentation: wide == target).
@@ -153,8 +158,9 @@ func (b *builder) normActMask(ctx *context.Context, x *Node, c channels, a arch.
 
 // conv is a standalone conv (stem, head): conv, batch norm, activation, mask.
 func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in, out channels, maskOff int) *Node {
-	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, initKaiming)
-	y := hybrid.Conv(b.pass.Ops.AtLayer(ctx), arch.EffectiveOp(c.Op, arch.KindConv), x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride, b.pass.Augmented)
+	op := arch.EffectiveOp(c.Op, arch.KindConv)
+	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, b.convInit(op, c.BN))
+	y := hybrid.Conv(b.pass.Ops.AtLayer(ctx), op, x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride, b.pass.Augmented)
 	if c.Bias {
 		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
 	}
@@ -169,7 +175,7 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	h := x
 	if blk.Expand {
 		ectx := ctx.In("expand")
-		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, initKaiming)
+		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, b.convInit(blk.Op, true))
 		h = hybrid.Conv(ops.AtLayer(ectx), blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
 		h = b.normActMask(ectx, h, d.Mid, blk.Act, d.midMask)
 	}
@@ -181,7 +187,7 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 		h = b.squeezeExcite(ctx.In("se"), h, blk, d)
 	}
 	pctx := ctx.In("project")
-	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, initKaiming)
+	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, b.convInit(blk.Op, true))
 	h = hybrid.Conv(ops.AtLayer(pctx), blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1, b.pass.Augmented)
 	h = b.normActMask(pctx, h, d.Out, arch.ActNone, d.outMask)
 	if blk.Residual {
@@ -276,6 +282,26 @@ func initKaiming(rng *rand.Rand, dims []int) []float32 {
 		v[i] = float32((2*rng.Float64() - 1) * bound)
 	}
 	return v
+}
+
+// convInit is the initialiser of a dense convolution's weights: N(0, AddInitStd²) for an adder that batch norm
+// follows when AddInitStd is set, kaiming-uniform otherwise.
+func (b *builder) convInit(op arch.Op, bn bool) initFn {
+	if op != arch.Add || !bn || b.net.AddInitStd <= 0 {
+		return initKaiming
+	}
+	return initNormal(b.net.AddInitStd)
+}
+
+// initNormal draws from N(0, std²) (AdderNet initialises its adders with std 1).
+func initNormal(std float64) initFn {
+	return func(rng *rand.Rand, dims []int) []float32 {
+		v := make([]float32, numel(dims))
+		for i := range v {
+			v[i] = float32(std * rng.NormFloat64())
+		}
+		return v
+	}
 }
 
 // initTruncNormal002 is NetAug's classifier init: a normal with std 0.02 truncated at ±2 std.

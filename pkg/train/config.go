@@ -59,6 +59,12 @@ type Config struct {
 	Sharing string `json:"sharing,omitempty"`
 	// AugMF makes the augmented channels multiplication-free too (Table 7's "aug with shift").
 	AugMF bool `json:"aug_mf,omitempty"`
+	// AdderRecipe is how the Add layers (add, augadd) are initialised and stepped: "" (AdderLarge, the default),
+	// AdderNetRecipe or AdderKaiming. AdderEta and AdderInitStd, when positive, override its η and initial
+	// weight standard deviation.
+	AdderRecipe  AdderRecipe `json:"adder_recipe,omitempty"`
+	AdderEta     float64     `json:"adder_eta,omitempty"`
+	AdderInitStd float64     `json:"adder_init_std,omitempty"`
 	// Ops configures the operator kernels (not serialised: code, not data).
 	Ops hybrid.Operators `json:"-"`
 }
@@ -128,7 +134,7 @@ func (c Config) Validate() error {
 	if _, err := hybrid.ParseSharing(c.Sharing); err != nil {
 		return err
 	}
-	return nil
+	return c.validateAdder()
 }
 
 // Schedule is the learning-rate schedule of the run.

@@ -84,6 +84,14 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 		return nil, err
 	}
 	s := &Session{Cfg: cfg, Method: method, Net: net, Backend: backend, Ctx: context.New(), opsV: cfg.Ops}
+	if method.Deploy == arch.MethodAdd {
+		// The adder recipe (AdderRecipe); an η set in code through cfg.Ops wins over the recipe's.
+		initStd, eta := cfg.adderParams()
+		net.AddInitStd = initStd
+		if s.opsV.Add.Eta == 0 || cfg.AdderEta > 0 {
+			s.opsV.Add.Eta = eta
+		}
+	}
 	sharing, _ := hybrid.ParseSharing(cfg.Sharing)
 	switch sharing {
 	case hybrid.SharePlain, hybrid.ShareNone:

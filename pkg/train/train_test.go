@@ -105,11 +105,9 @@ func TestLossFallsAllModelsAndMethods(t *testing.T) {
 }
 
 // TestLossFallsAugmented: the augmented methods train on the pure-Go engine. The quadrant task has 4 classes, so
-// chance is ln 4 ≈ 1.386; at this rate every method's loss first rises for a few steps (AdderNet's and the wide
-// net's first updates are large), so the first steps are not the reference: netaug and augshift must end well
-// below chance. The Add target does not get below chance in 48 steps at any rate tried (0.0125-0.05; the same on
-// stock SimpleGo), and at 0.05 it may diverge depending on float rounding (it did with the engine's matmul), so
-// augadd is run at 0.025 and must only stay finite and come back from its rise to near chance.
+// chance is ln 4 ≈ 1.386; at this rate every method's loss first rises for a few steps (the wide net's first
+// updates are large), so the first steps are not the reference: all three must end well below chance. (Before
+// the adder recipe of issue 13, AdderRecipe, the augadd target never got below chance here.)
 func TestLossFallsAugmented(t *testing.T) {
 	chance := math.Log(4)
 	for _, meth := range []string{"netaug", "augshift", "augadd"} {
@@ -123,12 +121,6 @@ func TestLossFallsAugmented(t *testing.T) {
 		}
 		t.Logf("mbv2-w0.35/%s: first %.3f, peak %.3f, mean of the last 8 steps %.3f (chance %.3f)", meth, losses[0],
 			peak, last, chance)
-		if meth == "augadd" {
-			if !(last < 1.25*chance && last < 0.8*peak) {
-				t.Errorf("augadd: the loss did not come back near chance: peak %.3f, last 8 steps %.3f", peak, last)
-			}
-			continue
-		}
 		if !(last < 0.8*chance) {
 			t.Errorf("%s: the loss did not fall below chance: last 8 steps %.3f, chance %.3f", meth, last, chance)
 		}

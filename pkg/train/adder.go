@@ -1,0 +1,97 @@
+package train
+
+import (
+	"fmt"
+	"math"
+)
+
+// AdderRecipe is how the Add (AdderNet) layers of the add and augadd methods are initialised and stepped: the
+// standard deviation of their initial weights and η of AdderNet's adaptive gradient scaling
+// (kernels.AdaptiveGradScale, which sets every adder layer's weight step to an RMS of η·lr per element, whatever
+// the size of its gradient).
+//
+// AdderNet's own setting (weights N(0, 1), η = 0.2) is made for ~400 epochs. At this project's scale (tens of
+// epochs, hundreds to a few thousand steps) neither it nor the earlier setting here (kaiming-uniform weights, as
+// every NetAug conv, with η = 0.2) trains mbv2-w0.35 at all: the loss stays at ln(classes). Two causes were
+// measured (issue 13):
+//   - Channel collapse. An adder's inputs are batch-normalised, of unit scale. With weights much smaller than
+//     that, −Σ|x − w| ≈ −Σ|x| + small terms, so all output channels compute nearly the same function: the mean
+//     |correlation| between the channels of the adder layers is 0.95-1.00 with kaiming-uniform weights and
+//     0.36-1.00 with std 1 (0.12-0.56 in the multiplicative network), and the network carries about one feature.
+//     With weights a few times the input scale most taps see |x − w| = ±(x − w), so each channel starts as a
+//     different random ±1 linear map (correlation 0.11-0.59 at std 4), and the weights training moves into the
+//     range of the inputs become the L1 template terms.
+//   - Step size. η·lr = 0.005 per element and step (η = 0.2, lr 0.025) hardly moves weights of that scale in a
+//     short schedule; η = 4 (0.1 per step) does.
+//
+// The weights are stored at that scale (models.Net.AddInitStd); in augadd the multiplicative channels share these
+// wide tensors, so they start at std 4 too. A variant that stored kaiming-scale weights and gave the adders a
+// fixed per-layer gain (with the gradient divided by the gain, so that the adders step as above) trained add the
+// same (62.8% vs 63.6% in a 5-epoch screen) but made augadd diverge (NaN at step 221 of the issue's protocol), and
+// was dropped. The batch norm after every adder, the multiplicative classifier, the Add stem and the
+// multiplicative depthwise convolutions (Table 3's counts) are unchanged, and so are the operators' gradients.
+type AdderRecipe string
+
+const (
+	// AdderLarge is the default ("" too): adder weights N(0, 4²), η = 4.
+	AdderLarge AdderRecipe = "large"
+	// AdderNetRecipe is AdderNet's code: weights N(0, 1), η = 0.2.
+	AdderNetRecipe AdderRecipe = "addernet"
+	// AdderKaiming is this project's setting before the recipe existed: kaiming-uniform weights like every other
+	// convolution, η = 0.2.
+	AdderKaiming AdderRecipe = "kaiming"
+)
+
+// AdderRecipes lists the recipes, for flags and errors.
+var AdderRecipes = []AdderRecipe{AdderLarge, AdderNetRecipe, AdderKaiming}
+
+// Validate reports an unknown recipe.
+func (r AdderRecipe) Validate() error {
+	if r == "" {
+		return nil
+	}
+	for _, k := range AdderRecipes {
+		if r == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown adder recipe %q: want one of large, addernet, kaiming", string(r))
+}
+
+// Params returns the recipe's initial adder weight standard deviation (0: kaiming-uniform) and η.
+func (r AdderRecipe) Params() (initStd, eta float64) {
+	switch r {
+	case AdderNetRecipe:
+		return 1, 0.2
+	case AdderKaiming:
+		return 0, 0.2
+	}
+	return 4, 4
+}
+
+// adderParams resolves the configuration's recipe and its overrides.
+func (c Config) adderParams() (initStd, eta float64) {
+	initStd, eta = c.AdderRecipe.Params()
+	if c.AdderInitStd > 0 {
+		initStd = c.AdderInitStd
+	}
+	if c.AdderEta > 0 {
+		eta = c.AdderEta
+	}
+	return initStd, eta
+}
+
+func (c Config) validateAdder() error {
+	if err := c.AdderRecipe.Validate(); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"adder eta", c.AdderEta}, {"adder init std", c.AdderInitStd}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return fmt.Errorf("%s %g: must be a finite non-negative number (0: the recipe's)", f.name, f.v)
+		}
+	}
+	return nil
+}
