@@ -23,10 +23,13 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{"--wd", "NaN"},
 		{"--alpha", "+Inf"},
 		{"--sort-momentum", "keep"},
+		{"--method", "add", "--adder-recipe", "big"},
+		{"--method", "add", "--adder-eta", "-1"},
+		{"--adder-init", "4"},
 	}
 	want := []string{`unknown augmentation "mixup"`, "--balanced needs --train-limit", "applies to balanced training subsets only",
 		`--subset-seed "x"`, "learning rate NaN: must be a finite number", "learning rate +Inf", "weight decay NaN", "alpha +Inf",
-		`unknown sort momentum policy "keep"`}
+		`unknown sort momentum policy "keep"`, `unknown adder recipe "big"`, "adder eta -1", "applies to the add and augadd methods only"}
 	if _, err := datasets.Open("fashion-mnist", datasets.Options{}); err == nil {
 		// These need the dataset: its class count and image size.
 		cases = append(cases, []string{"--balanced", "--train-limit", "1005"}, []string{"--augment", "padcrop", "--res", "64"})

@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 )
 
 // AdderRecipe is how the Add (AdderNet) layers of the add and augadd methods are initialised and stepped: the
@@ -84,6 +86,11 @@ func (c Config) adderParams() (initStd, eta float64) {
 func (c Config) validateAdder() error {
 	if err := c.AdderRecipe.Validate(); err != nil {
 		return err
+	}
+	if c.AdderRecipe != "" || c.AdderEta != 0 || c.AdderInitStd != 0 {
+		if m, err := ParseMethod(c.Method); err == nil && m.Deploy != arch.MethodAdd {
+			return fmt.Errorf("the adder recipe applies to the add and augadd methods only, not %s", c.Method)
+		}
 	}
 	for _, f := range []struct {
 		name string

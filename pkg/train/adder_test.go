@@ -62,7 +62,7 @@ func TestAdderRecipeParams(t *testing.T) {
 			t.Errorf("%+v: init std %g, η %g; want %g, %g", c.cfg, s, e, c.initStd, c.eta)
 		}
 	}
-	for _, bad := range []Config{{AdderRecipe: "adder"}, {AdderEta: -1}, {AdderInitStd: math.NaN()}} {
+	for _, bad := range []Config{{AdderRecipe: "adder"}, {AdderEta: -1}, {AdderInitStd: math.NaN()}, {Method: "shift", AdderEta: 1}} {
 		if err := bad.validateAdder(); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
