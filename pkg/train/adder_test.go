@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
@@ -82,5 +83,79 @@ func TestAdderRecipeParams(t *testing.T) {
 	}
 	if s.Net.AddInitStd != 0 || s.Ops().Add.Eta != 0 {
 		t.Errorf("augshift session: adder init std %g, η %g; want both untouched (0)", s.Net.AddInitStd, s.Ops().Add.Eta)
+	}
+}
+
+// meanAbsChannelCorrelation is the mean |Pearson correlation| over the pairs of output channels of a 1x1 adder
+// layer, y_o = −Σ_i |x_i − w_io|, on n input vectors drawn by draw, with weights drawn by weight.
+func meanAbsChannelCorrelation(rng *rand.Rand, n, in, out int, draw, weight func() float64) float64 {
+	w := make([][]float64, out)
+	for o := range w {
+		w[o] = make([]float64, in)
+		for i := range w[o] {
+			w[o][i] = weight()
+		}
+	}
+	y := make([][]float64, out)
+	x := make([]float64, in)
+	for s := 0; s < n; s++ {
+		for i := range x {
+			x[i] = draw()
+		}
+		for o := range y {
+			v := 0.0
+			for i, xi := range x {
+				v -= math.Abs(xi - w[o][i])
+			}
+			y[o] = append(y[o], v)
+		}
+	}
+	sum, pairs := 0.0, 0
+	for a := 0; a < out; a++ {
+		for b := a + 1; b < out; b++ {
+			sum += math.Abs(pearson(y[a], y[b]))
+			pairs++
+		}
+	}
+	return sum / float64(pairs)
+}
+
+func pearson(a, b []float64) float64 {
+	var ma, mb float64
+	for i := range a {
+		ma, mb = ma+a[i], mb+b[i]
+	}
+	ma, mb = ma/float64(len(a)), mb/float64(len(b))
+	var sab, saa, sbb float64
+	for i := range a {
+		da, db := a[i]-ma, b[i]-mb
+		sab, saa, sbb = sab+da*db, saa+da*da, sbb+db*db
+	}
+	return sab / math.Sqrt(saa*sbb)
+}
+
+// TestAdderChannelCollapseAtSmallInit is the mechanism behind AdderRecipe: on batch-normalised inputs (unit
+// normal, and the same after ReLU6 as a projection's input), an adder whose weights are far smaller than the
+// inputs computes nearly the same function in every output channel (−Σ|x − w| ≈ −Σ|x|), while weights a few
+// times the input scale give channels that differ.
+func TestAdderChannelCollapseAtSmallInit(t *testing.T) {
+	const n, in, out = 2000, 64, 16
+	rng := rand.New(rand.NewPCG(1, 2))
+	normal := func() float64 { return rng.NormFloat64() }
+	relu6 := func() float64 { return math.Min(math.Max(rng.NormFloat64(), 0), 6) }
+	kaiming := func() float64 { return (2*rng.Float64() - 1) / math.Sqrt(in) }
+	large := func() float64 { return 4 * rng.NormFloat64() }
+	for _, input := range []struct {
+		name string
+		draw func() float64
+	}{{"N(0,1)", normal}, {"ReLU6(N(0,1))", relu6}} {
+		small := meanAbsChannelCorrelation(rng, n, in, out, input.draw, kaiming)
+		unit := meanAbsChannelCorrelation(rng, n, in, out, input.draw, normal) // AdderNet's N(0, 1)
+		big := meanAbsChannelCorrelation(rng, n, in, out, input.draw, large)
+		t.Logf("%s inputs: mean |channel correlation| %.2f with kaiming-uniform weights, %.2f with N(0, 1), %.2f with N(0, 4²)",
+			input.name, small, unit, big)
+		if small < 0.9 || big > 0.6 {
+			t.Errorf("%s inputs: correlation %.2f (kaiming), %.2f (std 4); want >= 0.9 and <= 0.6", input.name, small, big)
+		}
 	}
 }
