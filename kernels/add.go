@@ -27,6 +27,9 @@ type AddOpts struct {
 	ChunkElems int
 }
 
+// EtaOrDefault is η, AdderNet's 0.2 when unset.
+func (o AddOpts) EtaOrDefault() float64 { return o.eta() }
+
 func (o AddOpts) eta() float64 {
 	if o.Eta == 0 {
 		return DefaultAddEta

@@ -41,11 +41,13 @@ func runTrain(args []string) error {
 	seed := fs.String("seed", "1", "random seed")
 	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
 	resume := fs.Bool("resume", false, "continue the run in --dir from its last finished epoch")
-	sharing := fs.String("sharing", "", "how MF slices take shared weights: plain, hws (Eq. 5), linear, linear-skip, piecewise (ShiftAddNAS), kl, none (Tables 7-10; default: hws for augshift/augadd, plain otherwise)")
+	sharing := fs.String("sharing", "", "how MF slices take shared weights: plain, hws (Eq. 5), linear, linear-skip, piecewise (ShiftAddNAS), kl, none (Tables 7-10; default: hws for augshift, plain otherwise; HWS does not train augadd with the adder recipe here, see README)")
 	augMF := fs.Bool("aug-mf", false, "augmented channels multiplication-free too (Table 7's aug with shift)")
+	sortScope := fs.String("sort-scope", "", "where the channel sort may move channels: across (NetAug's: across the target boundary) or within (each side of the boundary sorted on its own; a channel never changes operator)")
 	noReorder := fs.Bool("no-reorder", false, "switch off NetAug's channel sorting at each epoch of width augmentation")
 	sortMomentum := fs.String("sort-momentum", "reset", "what the channel sort does with the momentum of moved channels: reset (move it with the channel, zero it where a channel crossed the target boundary), follow (move it), netaug (leave it in place, as NetAug)")
 	adderRecipe := fs.String("adder-recipe", string(train.AdderLarge), "Add layers of add and augadd: large (adder weights N(0, 4²), adaptive-gradient η 4), addernet (AdderNet's N(0, 1), η 0.2) or kaiming (kaiming-uniform weights, η 0.2; this tool's setting before issue 13)")
+	adderScale := fs.String("adder-scale", "", "where AdderNet's adaptive gradient scaling acts in augadd: call (each pass's gradient on its own, the default) or step (once on each adder weight's gradient summed over the two passes, α-weighted); the same for add")
 	adderEta := fs.Float64("adder-eta", 0, "η of AdderNet's adaptive gradient scaling of adder weights (0: the recipe's; AdderNet's is 0.2)")
 	adderInit := fs.Float64("adder-init", 0, "standard deviation of the N(0, std²) initial adder weights (0: the recipe's)")
 	if err := parseFlags(fs, args, false); err != nil {
@@ -85,10 +87,10 @@ func runTrain(args []string) error {
 	}
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
 	cfg.Sharing = *sharing
-	if cfg.Sharing == "" && (cfg.Method == "augshift" || cfg.Method == "augadd") {
-		cfg.Sharing = "hws" // the paper's method
+	if cfg.Sharing == "" && train.DefaultSharing(cfg.Method) != "plain" {
+		cfg.Sharing = train.DefaultSharing(cfg.Method)
 	}
-	cfg.AugMF, cfg.NoReorder = *augMF, *noReorder
+	cfg.AugMF, cfg.NoReorder, cfg.SortScope = *augMF, *noReorder, *sortScope
 	if *sortMomentum != string(train.MomentumResetCrossing) { // the default is stored as empty, as in older runs
 		cfg.SortMomentum = train.SortMomentum(*sortMomentum)
 	}
@@ -99,7 +101,7 @@ func runTrain(args []string) error {
 	if *adderRecipe != string(train.AdderLarge) { // the default is stored as empty
 		cfg.AdderRecipe = train.AdderRecipe(*adderRecipe)
 	}
-	cfg.AdderEta, cfg.AdderInitStd = *adderEta, *adderInit
+	cfg.AdderEta, cfg.AdderInitStd, cfg.AdderScale = *adderEta, *adderInit, *adderScale
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/shiftaddaug/shiftaddaug/pkg/train"
 	"github.com/shiftaddaug/shiftaddaug/pkg/viz"
 )
 
@@ -161,11 +162,11 @@ func (s runSettings) same(o runSettings) bool {
 	return s.Method == o.Method && s.AugMF == o.AugMF && norm(s.Sharing) == norm(o.Sharing)
 }
 
-// table3Sharing is the weight sharing of a Table 3 method in the presets: the augmented multiplication-free
-// methods use HWS, as ShiftAddAug does.
+// table3Sharing is the weight sharing of a Table 3 method in the presets: train.DefaultSharing (HWS for augshift,
+// as ShiftAddAug; plain for augadd, which HWS does not train here), "" for plain.
 func table3Sharing(method string) string {
-	if method == "augshift" || method == "augadd" {
-		return "hws"
+	if s := train.DefaultSharing(method); s != "plain" {
+		return s
 	}
 	return ""
 }

@@ -20,7 +20,7 @@ type ReferenceRow struct {
 var ReferenceRows = []ReferenceRow{
 	{"base", "base", ""}, {"shift", "shift", ""}, {"netaug", "netaug", ""},
 	{"augshift-hws", "augshift", "hws"}, {"augshift-plain", "augshift", "plain"},
-	{"add", "add", ""}, {"augadd", "augadd", "hws"},
+	{"add", "add", ""}, {"augadd", "augadd", ""},
 }
 
 // ReferencePairs are the comparisons the reference protocol is about, seed by seed.

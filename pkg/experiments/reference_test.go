@@ -22,7 +22,7 @@ func TestReferencePresetProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := []struct{ key, method, sharing string }{{"base", "base", ""}, {"shift", "shift", ""}, {"netaug", "netaug", ""},
-		{"augshift-hws", "augshift", "hws"}, {"augshift-plain", "augshift", "plain"}, {"add", "add", ""}, {"augadd", "augadd", "hws"}}
+		{"augshift-hws", "augshift", "hws"}, {"augshift-plain", "augshift", "plain"}, {"add", "add", ""}, {"augadd", "augadd", ""}}
 	if p.Name != "reference" || len(p.Runs) != 2*len(rows) {
 		t.Fatalf("preset %q with %d runs", p.Name, len(p.Runs))
 	}

@@ -36,6 +36,12 @@ type Operators struct {
 	// AugMF makes the augmented channels use the multiplication-free operator too, instead of Mult: NetAug-style
 	// augmentation with one operator (Table 7's "aug with shift"), the ablation hybrid computing is compared with.
 	AugMF bool
+	// AdderStepScale moves AdderNet's adaptive gradient scaling of an adder's weight from each operator call to the
+	// layer's shared weight (pkg/models), where it acts once on the gradient summed over a step's passes. With one
+	// pass per step (add) the two are the same; in augadd the per-call scaling (the default) gives the augmented
+	// pass a full-size step of its own on the target's adder weights, whatever its weight α. (Per call trained
+	// augadd better in the screens of issue 13, so it stays the default.)
+	AdderStepScale bool
 }
 
 // AtLayer returns the operators for the layer whose variables live in ctx: MFWeightLayer, if set, bound to ctx

@@ -27,11 +27,20 @@ type Net struct {
 	// Seed makes weight initialisation deterministic (each variable draws from a stream keyed by seed and name).
 	Seed uint64
 	// AddInitStd, when positive, draws the weights of the adder layers that batch norm follows (stem, expand,
-	// project and head convolutions under Add) from N(0, AddInitStd²) instead of kaiming-uniform: their whole
-	// (wide) tensors, the slices that augmented channels compute with by multiplication included. SE adders (no
-	// batch norm) keep kaiming-uniform. Zero: kaiming-uniform everywhere, as NetAug. See pkg/train's AdderRecipe.
+	// project and head convolutions under Add) from N(0, AddInitStd²) instead of kaiming-uniform: the adders'
+	// (target) slice of each wide tensor; the augmented slices, which compute by multiplication, stay
+	// kaiming-uniform. SE adders (no batch norm) keep kaiming-uniform. Zero: kaiming-uniform everywhere, as NetAug.
+	// See pkg/train's AdderRecipe.
 	AddInitStd float64
 	dims       dims
+	// stepScaled caches, per graph, the adder weights wrapped by adderWeight, so that both passes of a training
+	// step share one wrapped node and its gradient is scaled once, summed over the passes.
+	stepScaled map[stepScaledKey]*Node
+}
+
+type stepScaledKey struct {
+	graph GraphId
+	scope string
 }
 
 // New prepares a network for building. aug may be the zero value (no augmentation: wide == target).
@@ -159,8 +168,8 @@ func (b *builder) normActMask(ctx *context.Context, x *Node, c channels, a arch.
 // conv is a standalone conv (stem, head): conv, batch norm, activation, mask.
 func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in, out channels, maskOff int) *Node {
 	op := arch.EffectiveOp(c.Op, arch.KindConv)
-	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, b.convInit(op, c.BN))
-	y := hybrid.Conv(b.pass.Ops.AtLayer(ctx), op, x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride, b.pass.Augmented)
+	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, b.convInit(op, c.BN, in, out))
+	y := b.hybridConv(ctx, op, x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride)
 	if c.Bias {
 		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
 	}
@@ -175,8 +184,8 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	h := x
 	if blk.Expand {
 		ectx := ctx.In("expand")
-		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, b.convInit(blk.Op, true))
-		h = hybrid.Conv(ops.AtLayer(ectx), blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
+		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, b.convInit(blk.Op, true, d.In, d.Mid))
+		h = b.hybridConv(ectx, blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1)
 		h = b.normActMask(ectx, h, d.Mid, blk.Act, d.midMask)
 	}
 	dctx := ctx.In("dw")
@@ -187,8 +196,8 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 		h = b.squeezeExcite(ctx.In("se"), h, blk, d)
 	}
 	pctx := ctx.In("project")
-	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, b.convInit(blk.Op, true))
-	h = hybrid.Conv(ops.AtLayer(pctx), blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1, b.pass.Augmented)
+	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, b.convInit(blk.Op, true, d.Mid, d.Out))
+	h = b.hybridConv(pctx, blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1)
 	h = b.normActMask(pctx, h, d.Out, arch.ActNone, d.outMask)
 	if blk.Residual {
 		h = Add(h, x)
@@ -196,18 +205,67 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	return h
 }
 
+// hybridConv runs the layer's hybrid convolution (hybrid.Conv) on its wide weight w. With Ops.AdderStepScale, an
+// adder's weight takes AdderNet's adaptive gradient scaling once, on the gradient summed over the step's passes
+// (adderWeight), instead of once per call inside the kernel.
+func (b *builder) hybridConv(ctx *context.Context, op arch.Op, x, w *Node, d hybrid.Dims, stride int) *Node {
+	ops := b.pass.Ops.AtLayer(ctx)
+	if op == arch.Add && ops.AdderStepScale && !ops.Add.NoAdaptiveScale {
+		w = b.adderWeight(ctx, w, d, ops)
+		ops.Add.NoAdaptiveScale = true
+	}
+	return hybrid.Conv(ops, op, x, w, d, stride, b.pass.Augmented)
+}
+
+// adderWeight wraps an adder layer's wide weight [k,k,InWide,OutWide] in an identity whose gradient g has its
+// adder region (the target slice [·,·,0:In,0:Out], the whole tensor when the augmented channels are adders too)
+// rescaled to g·η·√k/‖g‖₂ over that region, k its size, as kernels.AdaptiveGradScale does; the multiplicative
+// region's gradient is left as it is. One wrapped node per graph and variable, so the target and augmented passes
+// share it: AdderNet's per-layer scaling applies to the layer's whole step, α-weighted augmented gradient included,
+// rather than giving each pass a full-size step of its own.
+func (b *builder) adderWeight(ctx *context.Context, w *Node, d hybrid.Dims, ops hybrid.Operators) *Node {
+	key := stepScaledKey{b.g.GraphId(), ctx.Scope()}
+	if n, ok := b.net.stepScaled[key]; ok {
+		return n
+	}
+	dims := w.Shape().Dimensions
+	in, out := d.In, d.Out
+	if ops.AugMF {
+		in, out = dims[2], dims[3]
+	}
+	region := make([]float32, numel(dims))
+	for i := range region {
+		if ci, co := (i/dims[3])%dims[2], i%dims[3]; ci < in && co < out {
+			region[i] = 1
+		}
+	}
+	mask := ConvertDType(Const(b.g, tensors.FromFlatDataAndDimensions(region, dims...)), w.DType())
+	eta, k := ops.Add.EtaOrDefault(), float64(dims[0]*dims[1]*in*out)
+	wrapped := IdentityWithCustomGradient(w, func(_, g *Node) *Node {
+		gr := Mul(g, mask)
+		norm := MaxScalar(Sqrt(ReduceAllSum(Mul(gr, gr))), 1e-12)
+		scale := MulScalar(Inverse(norm), eta*math.Sqrt(k))
+		// g outside the region, scale·g inside it.
+		return Add(g, Mul(gr, AddScalar(scale, -1)))
+	})
+	if b.net.stepScaled == nil {
+		b.net.stepScaled = map[stepScaledKey]*Node{}
+	}
+	b.net.stepScaled[key] = wrapped
+	return wrapped
+}
+
 // squeezeExcite is MobileNetV3's SE: pool, reduce 1x1 (bias) + ReLU, expand 1x1 (bias) + hard sigmoid, scale.
 // Its 1x1 convs run on the pooled [N,1,1,C] map as hybrid convolutions, so they follow the block's operator.
 func (b *builder) squeezeExcite(ctx *context.Context, x *Node, blk arch.Block, d blockDims) *Node {
-	ops := b.pass.Ops
 	s := ReduceAndKeep(x, ReduceMean, 1, 2)
 	rctx, ectx := ctx.In("reduce"), ctx.In("expand")
 	wr := b.weight(rctx, "weights", []int{1, 1, d.Mid.Wide, d.SE.Wide}, initKaiming)
-	s = hybrid.Conv(ops.AtLayer(rctx), blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1, b.pass.Augmented)
+	s = b.hybridConv(rctx, blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(rctx, "bias", []int{d.SE.Wide}, initZero), d.SE), 4))
 	s = b.mask(activation(s, arch.ActReLU), d.SE, d.seMask)
 	we := b.weight(ectx, "weights", []int{1, 1, d.SE.Wide, d.Mid.Wide}, initKaiming)
-	s = hybrid.Conv(ops.AtLayer(ectx), blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1, b.pass.Augmented)
+	s = b.hybridConv(ectx, blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(ectx, "bias", []int{d.Mid.Wide}, initZero), d.Mid), 4))
 	return Mul(x, activation(s, arch.ActHSigmoid))
 }
@@ -284,13 +342,27 @@ func initKaiming(rng *rand.Rand, dims []int) []float32 {
 	return v
 }
 
-// convInit is the initialiser of a dense convolution's weights: N(0, AddInitStd²) for an adder that batch norm
-// follows when AddInitStd is set, kaiming-uniform otherwise.
-func (b *builder) convInit(op arch.Op, bn bool) initFn {
+// convInit is the initialiser of a dense convolution's weights [k,k,in.Wide,out.Wide]: for an adder that batch norm
+// follows, when AddInitStd is set, N(0, AddInitStd²) on the adder's slice (the target's [·,·,0:in.Target,
+// 0:out.Target]) and kaiming-uniform on the rest, which the augmented pass computes with by multiplication;
+// kaiming-uniform otherwise.
+func (b *builder) convInit(op arch.Op, bn bool, in, out channels) initFn {
 	if op != arch.Add || !bn || b.net.AddInitStd <= 0 {
 		return initKaiming
 	}
-	return initNormal(b.net.AddInitStd)
+	std := b.net.AddInitStd
+	return func(rng *rand.Rand, dims []int) []float32 {
+		bound := 1 / math.Sqrt(float64(dims[0]*dims[1]*dims[2])) // initKaiming's
+		v := make([]float32, numel(dims))
+		for i := range v {
+			if ci, co := (i/dims[3])%dims[2], i%dims[3]; ci < in.Target && co < out.Target {
+				v[i] = float32(std * rng.NormFloat64())
+			} else {
+				v[i] = float32((2*rng.Float64() - 1) * bound)
+			}
+		}
+		return v
+	}
 }
 
 // initNormal draws from N(0, std²) (AdderNet initialises its adders with std 1).

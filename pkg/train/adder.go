@@ -26,11 +26,14 @@ import (
 //   - Step size. η·lr = 0.005 per element and step (η = 0.2, lr 0.025) hardly moves weights of that scale in a
 //     short schedule; η = 4 (0.1 per step) does.
 //
-// The weights are stored at that scale (models.Net.AddInitStd); in augadd the multiplicative channels share these
-// wide tensors, so they start at std 4 too. A variant that stored kaiming-scale weights and gave the adders a
-// fixed per-layer gain (with the gradient divided by the gain, so that the adders step as above) trained add the
-// same (62.8% vs 63.6% in a 5-epoch screen) but made augadd diverge (NaN at step 221 of the issue's protocol), and
-// was dropped. The batch norm after every adder, the multiplicative classifier, the Add stem and the
+// The weights are stored at that scale (models.Net.AddInitStd). In augadd only the adders' slice of each wide
+// tensor (the target's) starts at std 4; the rest, which the augmented pass multiplies with, starts at
+// kaiming-uniform scale like any NetAug convolution. With the whole wide tensor at std 4 the multiplicative terms
+// dominate the target channels' sums in the augmented pass and train 16x more slowly (batch norm divides their
+// effective step by |w|²): in a 640-image, 8-epoch screen augadd ended at 44.6% that way and 51.2% with the split
+// init (add: 46.8%). A variant that stored kaiming-scale weights everywhere and gave the adders a fixed per-layer
+// gain (with the gradient divided by the gain, so that the adders step as above) trained add the same (62.8% vs
+// 63.6% in a 5-epoch screen) but made augadd diverge (NaN at step 221 of the issue's protocol), and was dropped. The batch norm after every adder, the multiplicative classifier, the Add stem and the
 // multiplicative depthwise convolutions (Table 3's counts) are unchanged, and so are the operators' gradients.
 type AdderRecipe string
 
@@ -43,6 +46,23 @@ const (
 	// convolution, η = 0.2.
 	AdderKaiming AdderRecipe = "kaiming"
 )
+
+// Where the adaptive gradient scaling of adder weights acts (Config.AdderScale).
+const (
+	AdderScaleStep = "step"
+	AdderScaleCall = "call"
+)
+
+// DefaultSharing is a method's weight sharing when none is asked for: HWS (Eq. 5) for augshift, as ShiftAddAug;
+// plain for every other method. For augadd HWS is not the default: with the adder recipe the augmented pass
+// destabilises the target under HWS (17.0% against plain sharing's 51.2% in a 640-image, 8-epoch screen, where
+// add alone reaches 46.8% plain and 51.0% with HWS; issue 13), so plain sharing is what trains it here.
+func DefaultSharing(method string) string {
+	if method == "augshift" {
+		return "hws"
+	}
+	return "plain"
+}
 
 // AdderRecipes lists the recipes, for flags and errors.
 var AdderRecipes = []AdderRecipe{AdderLarge, AdderNetRecipe, AdderKaiming}
@@ -87,7 +107,10 @@ func (c Config) validateAdder() error {
 	if err := c.AdderRecipe.Validate(); err != nil {
 		return err
 	}
-	if c.AdderRecipe != "" || c.AdderEta != 0 || c.AdderInitStd != 0 {
+	if c.AdderScale != "" && c.AdderScale != AdderScaleStep && c.AdderScale != AdderScaleCall {
+		return fmt.Errorf("unknown adder scale %q: want step or call", c.AdderScale)
+	}
+	if c.AdderRecipe != "" || c.AdderEta != 0 || c.AdderInitStd != 0 || c.AdderScale != "" {
 		if m, err := ParseMethod(c.Method); err == nil && m.Deploy != arch.MethodAdd {
 			return fmt.Errorf("the adder recipe applies to the add and augadd methods only, not %s", c.Method)
 		}

@@ -51,6 +51,9 @@ type Config struct {
 	// SortMomentum is what the sort does with the momentum of the channels it moves (see SortMomentum; empty:
 	// MomentumResetCrossing).
 	SortMomentum SortMomentum `json:"sort_momentum,omitempty"`
+	// SortScope is where the sort may move channels: SortAcross (NetAug's: across the target boundary) or
+	// SortWithin (each side of it sorted on its own); empty: the method's default (DefaultSortScope).
+	SortScope string `json:"sort_scope,omitempty"`
 	Seed         uint64       `json:"seed"`
 	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
 	StepsPerEpoch int `json:"steps_per_epoch"`
@@ -65,6 +68,10 @@ type Config struct {
 	AdderRecipe  AdderRecipe `json:"adder_recipe,omitempty"`
 	AdderEta     float64     `json:"adder_eta,omitempty"`
 	AdderInitStd float64     `json:"adder_init_std,omitempty"`
+	// AdderScale is where AdderNet's adaptive gradient scaling acts: AdderScaleCall ("", the default) per operator
+	// call, each pass's gradient normalised on its own, or AdderScaleStep once per step on each adder weight's
+	// gradient summed over the passes (α-weighted). The two are the same for add.
+	AdderScale string `json:"adder_scale,omitempty"`
 	// Ops configures the operator kernels (not serialised: code, not data).
 	Ops hybrid.Operators `json:"-"`
 }
@@ -130,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.SortMomentum.Validate(); err != nil {
 		return err
+	}
+	if c.SortScope != "" && c.SortScope != SortAcross && c.SortScope != SortWithin {
+		return fmt.Errorf("unknown sort scope %q: want across or within", c.SortScope)
 	}
 	if _, err := hybrid.ParseSharing(c.Sharing); err != nil {
 		return err

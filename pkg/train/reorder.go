@@ -25,7 +25,13 @@ import (
 // NetAug sorts the tensors' data only and leaves the optimizer's momentum where it was; here it moves with its
 // channel, so that a step followed by a sort equals the sort followed by that step
 // (TestStepCommutesWithChannelPermutation).
-func ReorderChannels(ctx *context.Context, blocks []arch.Block, momentum SortMomentum) (ReorderStats, error) {
+//
+// With keepBoundary the order is NetAug's within each side of the target boundary, and no channel crosses it: the
+// target's channels are sorted among themselves, and the augmented ones among themselves (so the sampled widths
+// still take the most important augmented channels first). For hybrid networks a channel that crosses the boundary
+// changes operator (a multiplicative channel becomes a Shift or Add one, or the reverse), so what it learned does
+// not carry over.
+func ReorderChannels(ctx *context.Context, blocks []arch.Block, momentum SortMomentum, keepBoundary bool) (ReorderStats, error) {
 	if err := momentum.Validate(); err != nil {
 		return ReorderStats{}, err
 	}
@@ -46,6 +52,9 @@ func ReorderChannels(ctx *context.Context, blocks []arch.Block, momentum SortMom
 		if err != nil {
 			return st, err
 		}
+		if keepBoundary {
+			perm = withinBoundary(perm, blk.Mid)
+		}
 		st.Target += blk.Mid
 		for _, p := range perm[:min(blk.Mid, len(perm))] {
 			if p >= blk.Mid {
@@ -60,12 +69,32 @@ func ReorderChannels(ctx *context.Context, blocks []arch.Block, momentum SortMom
 			if err != nil {
 				return st, err
 			}
+			if keepBoundary {
+				sePerm = withinBoundary(sePerm, blk.SE)
+			}
 			if err := permuteSE(ctx, b, sePerm, blk.SE, momentum); err != nil {
 				return st, err
 			}
 		}
 	}
 	return st, nil
+}
+
+// withinBoundary keeps perm's order within [0, target) and within [target, n), the target's channels first: a
+// permutation that never moves a channel across the target boundary.
+func withinBoundary(perm []int, target int) []int {
+	out := make([]int, 0, len(perm))
+	for _, p := range perm {
+		if p < target {
+			out = append(out, p)
+		}
+	}
+	for _, p := range perm {
+		if p >= target {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ReorderStats says how much a reordering changed the target: of the Target mid channels of all inverted
@@ -145,6 +174,17 @@ func permuteAll(ctx *context.Context, vars []axisVar, perm []int, target int, mo
 		}
 	}
 	return nil
+}
+
+// Where the channel sort may move channels (Config.SortScope).
+const (
+	SortAcross = "across"
+	SortWithin = "within"
+)
+
+// keepBoundary resolves the configuration's sort scope.
+func (c Config) keepBoundary() bool {
+	return c.SortScope == SortWithin
 }
 
 // SortMomentum is what the channel sort does with the optimizer's momentum of the channels it moves.

@@ -53,7 +53,7 @@ func TestReorderKeepsAugmentedFunction(t *testing.T) {
 	}
 	augBefore, targetBefore := logits()
 	wBefore, mBefore := weights(), momentum()
-	if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, MomentumFollow); err != nil {
+	if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, MomentumFollow, false); err != nil {
 		t.Fatal(err)
 	}
 	augAfter, targetAfter := logits()
@@ -128,7 +128,7 @@ func TestReorderMomentumPolicies(t *testing.T) {
 			return tensors.MustCopyFlatData[float32](s.Ctx.InspectVariable("/optimizer/"+blk+"/dw", "gamma_momentum").MustValue())
 		}
 		before := gammaMom()
-		if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, policy); err != nil {
+		if _, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, policy, false); err != nil {
 			t.Fatal(err)
 		}
 		after := gammaMom()
@@ -149,4 +149,87 @@ func TestReorderMomentumPolicies(t *testing.T) {
 			t.Fatalf("no channel crossed the target boundary: the test checks nothing")
 		}
 	}
+}
+
+// TestReorderWithinBoundary: the boundary-keeping sort permutes the target's mid channels among themselves and the
+// augmented ones among themselves, so no channel changes sides: the target's function is unchanged (a
+// permutation of its hidden channels), and so is the widest network's, while each side is in decreasing
+// importance. The NetAug sort on the same weights moves channels into the target.
+func TestReorderWithinBoundary(t *testing.T) {
+	cfg := DefaultConfig("mbv2-w0.35", "augshift")
+	cfg.Res, cfg.Batch, cfg.StepsPerEpoch = 32, 8, 4
+	backend := engine.MustNew()
+	s, err := NewSession(backend, cfg, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := quadrantBatch(rand.New(rand.NewPCG(3, 4)), cfg.Batch, cfg.Res)
+	for i := 0; i < 3; i++ {
+		if _, err := s.TrainStep(b, models.SampleRandom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
+	masks := tensors.FromFlatDataAndDimensions(s.Net.SampleMasks(nil, models.SampleMax), s.Net.MaskLen())
+	logits := func() (aug, target []float32) {
+		outs := context.MustExecOnceN(backend, s.Ctx, func(ctx *context.Context, x, m *Node) []*Node {
+			ops := s.Ops()
+			return []*Node{
+				s.Net.Logits(ctx, x, models.Pass{Augmented: true, Masks: m, Ops: ops, BNScope: models.AugStats}),
+				s.Net.Logits(ctx, x, models.Pass{Ops: ops}),
+			}
+		}, x, masks)
+		return tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+	}
+	maxDiff := func(a, b []float32) (d, scale float64) {
+		for i := range a {
+			d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+			scale = math.Max(scale, math.Abs(float64(a[i])))
+		}
+		return d, scale
+	}
+	augBefore, targetBefore := logits()
+	st, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, MomentumResetCrossing, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Moved != 0 {
+		t.Errorf("boundary-keeping sort moved %d of %d target channels across the boundary", st.Moved, st.Target)
+	}
+	augAfter, targetAfter := logits()
+	// Rounding only (the sums run in another order); the logits are small after 3 steps.
+	if d, sc := maxDiff(augBefore, augAfter); d > 1e-3*sc {
+		t.Errorf("augmented logits changed by %g (scale %g)", d, sc)
+	}
+	if d, sc := maxDiff(targetBefore, targetAfter); d > 1e-4*sc {
+		t.Errorf("target logits changed by %g (scale %g): the sort changed the target's function", d, sc)
+	}
+	permuted := 0
+	for _, blk := range s.Net.Arch.Blocks {
+		proj := s.Ctx.InspectVariable("/"+blk.Name+"/project", "weights")
+		if proj == nil || s.Ctx.InspectVariable("/"+blk.Name+"/expand", "weights") == nil {
+			continue
+		}
+		order, err := importanceOrder(proj, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range withinBoundary(order, blk.Mid) {
+			if o != i {
+				t.Fatalf("%s: after the sort, position %d holds the channel of importance rank %d within its side", blk.Name, i, o)
+			}
+		}
+		permuted++
+	}
+	if permuted == 0 {
+		t.Fatal("no block checked")
+	}
+	across, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, MomentumResetCrossing, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if across.Moved == 0 {
+		t.Errorf("the NetAug sort moved nothing across the boundary either: the test cannot tell the two apart")
+	}
+	t.Logf("within: 0 of %d target channels crossed; across, then: %d crossed", st.Target, across.Moved)
 }

@@ -230,7 +230,7 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 	t0 := time.Now()
 	rec := EpochRecord{Epoch: epoch, Mode: modeName}
 	if s.Method.Augmented && mode == models.SampleRandom && !cfg.NoReorder && !s.unshared {
-		st, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, cfg.SortMomentum)
+		st, err := ReorderChannels(s.Ctx, s.Net.Arch.Blocks, cfg.SortMomentum, cfg.keepBoundary())
 		if err != nil {
 			return EpochRecord{}, err
 		}

@@ -91,6 +91,7 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 		if s.opsV.Add.Eta == 0 || cfg.AdderEta > 0 {
 			s.opsV.Add.Eta = eta
 		}
+		s.opsV.AdderStepScale = cfg.AdderScale == AdderScaleStep
 	}
 	sharing, _ := hybrid.ParseSharing(cfg.Sharing)
 	switch sharing {
