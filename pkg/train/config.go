@@ -54,7 +54,7 @@ type Config struct {
 	// SortScope is where the sort may move channels: SortAcross (NetAug's: across the target boundary) or
 	// SortWithin (each side of it sorted on its own); empty: the method's default (DefaultSortScope).
 	SortScope string `json:"sort_scope,omitempty"`
-	Seed         uint64       `json:"seed"`
+	Seed      uint64 `json:"seed"`
 	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
 	StepsPerEpoch int `json:"steps_per_epoch"`
 	// Sharing is how the multiplication-free slices take their weights from the shared ones: "plain" (shared
