@@ -52,7 +52,7 @@ type Config struct {
 	// MomentumResetCrossing).
 	SortMomentum SortMomentum `json:"sort_momentum,omitempty"`
 	// SortScope is where the sort may move channels: SortAcross (NetAug's: across the target boundary) or
-	// SortWithin (each side of it sorted on its own); empty: the method's default (DefaultSortScope).
+	// SortWithin (each side of it sorted on its own); empty: SortAcross.
 	SortScope string `json:"sort_scope,omitempty"`
 	Seed      uint64 `json:"seed"`
 	// StepsPerEpoch is filled in by the runner from the data (needed by the schedule).
