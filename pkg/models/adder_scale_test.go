@@ -21,12 +21,7 @@ import (
 // normalised on its own) must fail the same check, so the test tells the two apart.
 func TestAdderStepScale(t *testing.T) {
 	backend := engine.MustNew()
-	m, _ := arch.Get("mbv2-w0.35", 10)
-	net, err := New(m.WithMethod(arch.MethodAdd), DefaultAug(m), 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	net.AddInitStd = 4
+	m, net := augaddNet(t)
 	const batch, res, alpha, eta = 4, 32, 0.5, 4.0
 	x := tensors.FromFlatDataAndDimensions(randomImages(batch*res*res*3, 11), batch, res, res, 3)
 	labels := make([]int32, batch)
@@ -127,12 +122,7 @@ func sq(v float64) float64 { return v * v }
 // (no augmented channels) is all N(0, std²).
 func TestAdderInitSplit(t *testing.T) {
 	backend := engine.MustNew()
-	m, _ := arch.Get("mbv2-w0.35", 10)
-	net, err := New(m.WithMethod(arch.MethodAdd), DefaultAug(m), 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	net.AddInitStd = 4
+	m, net := augaddNet(t)
 	ctx := context.New()
 	x := tensors.FromFlatDataAndDimensions(randomImages(2*32*32*3, 1), 2, 32, 32, 3)
 	context.MustExecOnce(backend, ctx, func(ctx *context.Context, x *Node) *Node { return net.Logits(ctx, x, Pass{}) }, x)
@@ -155,4 +145,16 @@ func TestAdderInitSplit(t *testing.T) {
 		t.Errorf("augmented slice max |w| %.3g, want kaiming-uniform within ±%.3g", maxOut, bound)
 	}
 	t.Logf("%s/expand: adder slice std %.2f (%d weights), augmented slice max |w| %.3g (bound %.3g)", blk.Name, std, int(nIn), maxOut, bound)
+}
+
+// augaddNet is mbv2-w0.35 under Add with NetAug's augmentation and the adder recipe's std-4 adder weights.
+func augaddNet(t *testing.T) (*arch.Model, *Net) {
+	t.Helper()
+	m, _ := arch.Get("mbv2-w0.35", 10)
+	net, err := New(m.WithMethod(arch.MethodAdd), DefaultAug(m), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.AddInitStd = 4
+	return m, net
 }

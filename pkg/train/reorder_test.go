@@ -17,30 +17,7 @@ import (
 // the widest augmented network computes the same logits before and after, while the target (the leading
 // slice) changes. Checked on MobileNetV3 (it has SE blocks) with the multiplicative method.
 func TestReorderKeepsAugmentedFunction(t *testing.T) {
-	cfg := DefaultConfig("mbv3-w0.35", "netaug")
-	cfg.Res, cfg.Batch, cfg.StepsPerEpoch = 32, 8, 4
-	backend := engine.MustNew()
-	s, err := NewSession(backend, cfg, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := quadrantBatch(rand.New(rand.NewPCG(3, 4)), cfg.Batch, cfg.Res)
-	for i := 0; i < 2; i++ { // creates the variables and the momentum buffers
-		if _, err := s.TrainStep(b, models.SampleRandom); err != nil {
-			t.Fatal(err)
-		}
-	}
-	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
-	masks := tensors.FromFlatDataAndDimensions(s.Net.SampleMasks(nil, models.SampleMax), s.Net.MaskLen())
-	logits := func() (aug, target []float32) {
-		outs := context.MustExecOnceN(backend, s.Ctx, func(ctx *context.Context, x, m *Node) []*Node {
-			return []*Node{
-				s.Net.Logits(ctx, x, models.Pass{Augmented: true, Masks: m, BNScope: models.AugStats}),
-				s.Net.Logits(ctx, x, models.Pass{}),
-			}
-		}, x, masks)
-		return tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
-	}
+	s, logits := steppedSession(t, "mbv3-w0.35", "netaug", 2) // the steps create the variables and momentum buffers
 	momentum := func() []float32 {
 		v := s.Ctx.InspectVariable("/optimizer/blocks.12/project", "weights_momentum")
 		if v == nil {
@@ -156,31 +133,7 @@ func TestReorderMomentumPolicies(t *testing.T) {
 // permutation of its hidden channels), and so is the widest network's, while each side is in decreasing
 // importance. The NetAug sort on the same weights moves channels into the target.
 func TestReorderWithinBoundary(t *testing.T) {
-	cfg := DefaultConfig("mbv2-w0.35", "augshift")
-	cfg.Res, cfg.Batch, cfg.StepsPerEpoch = 32, 8, 4
-	backend := engine.MustNew()
-	s, err := NewSession(backend, cfg, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := quadrantBatch(rand.New(rand.NewPCG(3, 4)), cfg.Batch, cfg.Res)
-	for i := 0; i < 3; i++ {
-		if _, err := s.TrainStep(b, models.SampleRandom); err != nil {
-			t.Fatal(err)
-		}
-	}
-	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
-	masks := tensors.FromFlatDataAndDimensions(s.Net.SampleMasks(nil, models.SampleMax), s.Net.MaskLen())
-	logits := func() (aug, target []float32) {
-		outs := context.MustExecOnceN(backend, s.Ctx, func(ctx *context.Context, x, m *Node) []*Node {
-			ops := s.Ops()
-			return []*Node{
-				s.Net.Logits(ctx, x, models.Pass{Augmented: true, Masks: m, Ops: ops, BNScope: models.AugStats}),
-				s.Net.Logits(ctx, x, models.Pass{Ops: ops}),
-			}
-		}, x, masks)
-		return tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
-	}
+	s, logits := steppedSession(t, "mbv2-w0.35", "augshift", 3)
 	maxDiff := func(a, b []float32) (d, scale float64) {
 		for i := range a {
 			d = math.Max(d, math.Abs(float64(a[i]-b[i])))
@@ -232,4 +185,35 @@ func TestReorderWithinBoundary(t *testing.T) {
 		t.Errorf("the NetAug sort moved nothing across the boundary either: the test cannot tell the two apart")
 	}
 	t.Logf("within: 0 of %d target channels crossed; across, then: %d crossed", st.Target, across.Moved)
+}
+
+// steppedSession is a session of model and method at res 32, batch 8, after steps training steps on a fixed batch,
+// and a function returning its widest augmented and its target logits on that batch.
+func steppedSession(t *testing.T, model, method string, steps int) (*Session, func() (aug, target []float32)) {
+	t.Helper()
+	cfg := DefaultConfig(model, method)
+	cfg.Res, cfg.Batch, cfg.StepsPerEpoch = 32, 8, 4
+	backend := engine.MustNew()
+	s, err := NewSession(backend, cfg, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := quadrantBatch(rand.New(rand.NewPCG(3, 4)), cfg.Batch, cfg.Res)
+	for i := 0; i < steps; i++ {
+		if _, err := s.TrainStep(b, models.SampleRandom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
+	masks := tensors.FromFlatDataAndDimensions(s.Net.SampleMasks(nil, models.SampleMax), s.Net.MaskLen())
+	return s, func() (aug, target []float32) {
+		outs := context.MustExecOnceN(backend, s.Ctx, func(ctx *context.Context, x, m *Node) []*Node {
+			ops := s.Ops()
+			return []*Node{
+				s.Net.Logits(ctx, x, models.Pass{Augmented: true, Masks: m, Ops: ops, BNScope: models.AugStats}),
+				s.Net.Logits(ctx, x, models.Pass{Ops: ops}),
+			}
+		}, x, masks)
+		return tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+	}
 }
