@@ -38,6 +38,7 @@ func runTrain(args []string) error {
 	subsetSeed := fs.String("subset-seed", "0", "seed of the --balanced training subset")
 	augment := fs.String("augment", "netaug", "training augmentation: netaug (NetAug's random-resized crop, flip, colour jitter), padcrop (DeepShift/AdderNet's CIFAR recipe: pad, random crop, flip; small images at their padded size) or none")
 	calib := fs.Int("bn-calib", d.BNCalib, "training images to recalibrate batch norm on before each evaluation")
+	evalEvery := fs.Int("eval-every", 0, "evaluate the target every N epochs and after the last (0 or 1: every epoch)")
 	seed := fs.String("seed", "1", "random seed")
 	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
 	resume := fs.Bool("resume", false, "continue the run in --dir from its last finished epoch")
@@ -86,6 +87,7 @@ func runTrain(args []string) error {
 		cfg.LR = train.NetAugLR(cfg.Model, cfg.Batch)
 	}
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
+	cfg.EvalEvery = *evalEvery
 	cfg.Sharing = *sharing
 	if cfg.Sharing == "" && train.DefaultSharing(cfg.Method) != "plain" {
 		cfg.Sharing = train.DefaultSharing(cfg.Method)

@@ -30,8 +30,9 @@ func IsRecalibrating(ctx *context.Context, g *Graph) bool {
 }
 
 // recalibrate makes the running statistics the cumulative average of the batch statistics: with k the number of
-// batches since the last reset (recal_count), stat ← stat + (batch − stat)/k, so the first batch after a reset
-// overwrites the old value. Masked channels keep theirs (the count is per layer, so a mask should stay fixed
+// batches since the last reset (recal_count), stat ← stat + (batch − stat)/k, and the first batch after a reset
+// replaces the old value exactly (old + (batch − old) would keep its rounding: the result would depend on the
+// statistics before the reset). Masked channels keep theirs (the count is per layer, so a mask should stay fixed
 // during one recalibration).
 func (c *Config) recalibrate(statsCtx *context.Context, meanVar, varVar *context.Variable,
 	first func(*Node) *Node, mean, variance *Node) {
@@ -41,12 +42,15 @@ func (c *Config) recalibrate(statsCtx *context.Context, meanVar, varVar *context
 	count := OnePlus(countVar.ValueGraph(g))
 	countVar.SetValueGraph(count)
 	w := Inverse(count)
-	c.update(meanVar, first, func(old *Node) *Node {
-		return Add(old, Mul(Sub(StopGradient(mean), old), w))
-	})
-	c.update(varVar, first, func(old *Node) *Node {
-		return Add(old, Mul(Sub(StopGradient(variance), old), w))
-	})
+	isFirst := Equal(count, OnesLike(count))
+	average := func(batch *Node) func(old *Node) *Node {
+		return func(old *Node) *Node {
+			batch := StopGradient(batch)
+			return Where(BroadcastToShape(isFirst, old.Shape()), batch, Add(old, Mul(Sub(batch, old), w)))
+		}
+	}
+	c.update(meanVar, first, average(mean))
+	c.update(varVar, first, average(variance))
 }
 
 // Recalibrator resets the running statistics of every BatchNorm in a model to the average of per-batch

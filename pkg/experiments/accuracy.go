@@ -187,10 +187,7 @@ func Execute(backend backends.Backend, spec RunSpec, dir string, progress io.Wri
 		if i := nonFiniteEpoch(res.History); i >= 0 {
 			r := *res
 			r.History = append([]train.EpochRecord(nil), res.History[:i]...)
-			r.FinalAcc, r.BestAcc = 0, 0
-			for _, h := range r.History {
-				r.BestAcc = max(r.BestAcc, h.TestAcc)
-			}
+			r.FinalAcc, r.BestAcc = 0, train.BestAcc(r.History)
 			o.Result = &r
 			o.Diverged = &Divergence{Epoch: i + 1, Reason: fmt.Sprintf("loss not finite in epoch %d", i+1)}
 		}
@@ -221,9 +218,7 @@ func divergedOutcome(spec RunSpec, runDir string, backend backends.Backend, what
 	if backend != nil {
 		res.Backend = backend.Name()
 	}
-	for _, h := range res.History {
-		res.BestAcc = max(res.BestAcc, h.TestAcc)
-	}
+	res.BestAcc = train.BestAcc(res.History)
 	epoch := len(res.History) + 1
 	return &RunOutcome{Spec: spec, Result: res, Diverged: &Divergence{Epoch: epoch,
 		Reason: fmt.Sprintf("loss %s in epoch %d", what, epoch)}}

@@ -46,6 +46,9 @@ type Config struct {
 	// BNCalib is the number of training images the target's batch-norm statistics are recalibrated on before
 	// every evaluation (NetAug: 16,000).
 	BNCalib int `json:"bn_calib"`
+	// EvalEvery evaluates the target (after the batch-norm recalibration) every EvalEvery epochs and after the last
+	// one; 0 and 1 evaluate every epoch. It changes what a run measures along the way, never how it trains.
+	EvalEvery int `json:"eval_every,omitempty"`
 	// NoReorder switches off NetAug's channel sorting at each epoch of width augmentation.
 	NoReorder bool `json:"no_reorder,omitempty"`
 	// SortMomentum is what the sort does with the momentum of the channels it moves (see SortMomentum; empty:
@@ -125,6 +128,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("alpha %g: must be non-negative", c.Alpha)
 	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
 		return fmt.Errorf("label smoothing %g: must be in [0, 1)", c.LabelSmoothing)
+	case c.EvalEvery < 0:
+		return fmt.Errorf("eval every %d epochs: must be non-negative", c.EvalEvery)
 	case c.TrainLimit < 0 || c.TestLimit < 0 || c.BNCalib < 0:
 		return errors.New("limits must be non-negative")
 	case c.Balanced && c.TrainLimit == 0:

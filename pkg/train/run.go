@@ -40,6 +40,8 @@ type EpochRecord struct {
 	// SortReplaced is the share of the target's mid channels that the epoch's channel sort took from the
 	// augmented region (NetAug's sort_channels; 0 when it only reordered the target's own channels).
 	SortReplaced float64 `json:"sort_replaced,omitempty"`
+	// NotEvaluated marks an epoch that Config.EvalEvery skipped: TestAcc and TestLoss are not measured.
+	NotEvaluated bool `json:"not_evaluated,omitempty"`
 }
 
 // Result is a finished (or resumed-and-finished) run.
@@ -158,22 +160,31 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
-		if calib != nil {
-			if err := s.Recalibrate(calib); err != nil {
+		if cfg.evaluates(epoch) {
+			// The recalibration only serves the evaluation: the running statistics never feed training.
+			if calib != nil {
+				if err := s.Recalibrate(calib); err != nil {
+					return nil, err
+				}
+			}
+			rec.TestAcc, rec.TestLoss, err = s.Evaluate(testLoader)
+			if err != nil {
 				return nil, err
 			}
-		}
-		rec.TestAcc, rec.TestLoss, err = s.Evaluate(testLoader)
-		if err != nil {
-			return nil, err
+		} else {
+			rec.NotEvaluated = true
 		}
 		res.History = append(res.History, rec)
 		sorted := ""
 		if rec.SortReplaced > 0 {
 			sorted = fmt.Sprintf(", sort replaced %.1f%% of the target", 100*rec.SortReplaced)
 		}
-		progressf(opts.Progress, "%s/%s epoch %d/%d: loss %.4f (aug %.4f), train acc %.2f%%, test acc %.2f%%, %.1fs%s\n",
-			cfg.Model, cfg.Method, epoch+1, cfg.Epochs, rec.LossTarget, rec.LossAug, 100*rec.TrainAcc, 100*rec.TestAcc, rec.Seconds, sorted)
+		testAcc := fmt.Sprintf("test acc %.2f%%", 100*rec.TestAcc)
+		if rec.NotEvaluated {
+			testAcc = "not evaluated"
+		}
+		progressf(opts.Progress, "%s/%s epoch %d/%d: loss %.4f (aug %.4f), train acc %.2f%%, %s, %.1fs%s\n",
+			cfg.Model, cfg.Method, epoch+1, cfg.Epochs, rec.LossTarget, rec.LossAug, 100*rec.TrainAcc, testAcc, rec.Seconds, sorted)
 		if ckpt != nil {
 			if err := ckpt.Save(); err != nil {
 				return nil, fmt.Errorf("saving checkpoint: %w", err)
@@ -188,9 +199,7 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 		ran++
 	}
 	res.Seconds = time.Since(t0).Seconds()
-	for _, h := range res.History {
-		res.BestAcc = max(res.BestAcc, h.TestAcc)
-	}
+	res.BestAcc = BestAcc(res.History)
 	if n := len(res.History); n > 0 {
 		res.FinalAcc = res.History[n-1].TestAcc
 	}
@@ -212,6 +221,23 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 		}
 	}
 	return res, nil
+}
+
+// BestAcc is the highest test accuracy over the evaluated epochs of a history.
+func BestAcc(history []EpochRecord) float64 {
+	best := 0.0
+	for _, h := range history {
+		if !h.NotEvaluated {
+			best = max(best, h.TestAcc)
+		}
+	}
+	return best
+}
+
+// evaluates reports whether the run evaluates the target after epoch (0-based): every EvalEvery epochs, and
+// always after the last.
+func (c Config) evaluates(epoch int) bool {
+	return c.EvalEvery <= 1 || (epoch+1)%c.EvalEvery == 0 || epoch == c.Epochs-1
 }
 
 // ErrStopped is returned by Run when RunOptions.StopAfterEpochs stopped it early.
