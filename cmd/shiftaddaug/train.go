@@ -18,8 +18,31 @@ func init() {
 }
 
 func runTrain(args []string) error {
+	cfg, dir, resume, err := parseTrainFlags("train", args)
+	if err != nil {
+		return err
+	}
+	backend, err := engine.New()
+	if err != nil {
+		return err
+	}
+	res0, err := train.Run(backend, cfg, train.RunOptions{Dir: dir, Resume: resume, Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	summary := map[string]any{"model": cfg.Model, "method": cfg.Method, "data": cfg.Data, "res": cfg.Res, "epochs": cfg.Epochs,
+		"final_acc": res0.FinalAcc, "best_acc": res0.BestAcc, "params": res0.Params, "seconds": res0.Seconds, "backend": res0.Backend}
+	b, _ := json.Marshal(summary)
+	fmt.Fprintln(out, string(b))
+	return nil
+}
+
+// parseTrainFlags reads train's flags (also those of `bench run`, which runs what train runs) into a validated
+// configuration, with the run directory and whether to resume.
+func parseTrainFlags(name string, args []string) (train.Config, string, bool, error) {
+	var none train.Config
 	d := train.DefaultConfig("mbv2-w0.35", "augshift")
-	fs := newFlags("train", "--model M --method X --data NAME [flags]")
+	fs := newFlags(name, "--model M --method X --data NAME [flags]")
 	model := fs.String("model", d.Model, "model: "+strings.Join(arch.PaperModels, ", "))
 	method := fs.String("method", d.Method, "training method: "+strings.Join(arch.TrainingMethods, ", "))
 	data := fs.String("data", d.Data, "dataset: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH")
@@ -52,33 +75,33 @@ func runTrain(args []string) error {
 	adderEta := fs.Float64("adder-eta", 0, "η of AdderNet's adaptive gradient scaling of adder weights (0: the recipe's; AdderNet's is 0.2)")
 	adderInit := fs.Float64("adder-init", 0, "standard deviation of the N(0, std²) initial adder weights (0: the recipe's)")
 	if err := parseFlags(fs, args, false); err != nil {
-		return err
+		return none, "", false, err
 	}
 	if err := train.AdderRecipe(*adderRecipe).Validate(); err != nil {
-		return fmt.Errorf("--adder-recipe: %w", err)
+		return none, "", false, fmt.Errorf("--adder-recipe: %w", err)
 	}
 	s, err := strconv.ParseUint(*seed, 10, 64)
 	if err != nil {
-		return fmt.Errorf("--seed %q: not a non-negative integer", *seed)
+		return none, "", false, fmt.Errorf("--seed %q: not a non-negative integer", *seed)
 	}
 	ss, err := strconv.ParseUint(*subsetSeed, 10, 64)
 	if err != nil {
-		return fmt.Errorf("--subset-seed %q: not a non-negative integer", *subsetSeed)
+		return none, "", false, fmt.Errorf("--subset-seed %q: not a non-negative integer", *subsetSeed)
 	}
 	if err := datasets.CheckAugment(*augment); err != nil {
-		return fmt.Errorf("--augment: %w", err)
+		return none, "", false, fmt.Errorf("--augment: %w", err)
 	}
 	if *balanced && *trainLimit == 0 {
-		return fmt.Errorf("--balanced needs --train-limit N (N divisible by the dataset's class count)")
+		return none, "", false, fmt.Errorf("--balanced needs --train-limit N (N divisible by the dataset's class count)")
 	}
 	if _, err := train.ParseMethod(*method); err != nil {
-		return err
+		return none, "", false, err
 	}
 	if _, err := arch.Get(*model, 0); err != nil {
-		return err
+		return none, "", false, err
 	}
 	if *resume && *dir == "" {
-		return fmt.Errorf("--resume needs --dir")
+		return none, "", false, fmt.Errorf("--resume needs --dir")
 	}
 	cfg := d
 	cfg.Model, cfg.Method, cfg.Data, cfg.Res, cfg.Epochs, cfg.Batch = *model, *method, *data, *res, *epochs, *batch
@@ -105,19 +128,7 @@ func runTrain(args []string) error {
 	}
 	cfg.AdderEta, cfg.AdderInitStd, cfg.AdderScale = *adderEta, *adderInit, *adderScale
 	if err := cfg.Validate(); err != nil {
-		return err
+		return none, "", false, err
 	}
-	backend, err := engine.New()
-	if err != nil {
-		return err
-	}
-	res0, err := train.Run(backend, cfg, train.RunOptions{Dir: *dir, Resume: *resume, Progress: os.Stderr})
-	if err != nil {
-		return err
-	}
-	summary := map[string]any{"model": cfg.Model, "method": cfg.Method, "data": cfg.Data, "res": cfg.Res, "epochs": cfg.Epochs,
-		"final_acc": res0.FinalAcc, "best_acc": res0.BestAcc, "params": res0.Params, "seconds": res0.Seconds, "backend": res0.Backend}
-	b, _ := json.Marshal(summary)
-	fmt.Fprintln(out, string(b))
-	return nil
+	return cfg, *dir, *resume, nil
 }
