@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"runtime"
 	"sync"
@@ -141,7 +142,7 @@ func installFastExecutors() error {
 			simplegoNodeExecutors[backends.OpTypeConcatenate])
 		simplegoNodeExecutors[backends.OpTypeDotGeneral] = dotExecutor(simplegoNodeExecutors[backends.OpTypeDotGeneral])
 		simplegoNodeExecutors[backends.OpTypeConvGeneral] = convExecutor(simplegoNodeExecutors[backends.OpTypeConvGeneral])
-		for _, op := range []backends.OpType{backends.OpTypeAbs, backends.OpTypeNeg} {
+		for _, op := range []backends.OpType{backends.OpTypeAbs, backends.OpTypeNeg, backends.OpTypeFloor, backends.OpTypeSign} {
 			simplegoNodeExecutors[op] = unaryExecutor(op, simplegoNodeExecutors[op])
 		}
 		installBatchNormExecutors()
@@ -867,8 +868,10 @@ func concatenateExecutor(stock nodeExecutor) nodeExecutor {
 	}
 }
 
-// unaryExecutor runs float32 Abs and Neg on all cores with SimpleGo's per-element expressions (exec_unary.go: Abs
-// keeps -0 and NaN as they are), reusing an owned input as the output as SimpleGo does.
+// unaryExecutor runs float32 Abs, Neg, Floor and Sign on all cores with SimpleGo's per-element expressions
+// (exec_unary.go: Abs keeps -0 and NaN as they are; Floor goes through float64; Sign gives +0 for ±0 and NaN),
+// reusing an owned input as the output as SimpleGo does. Floor and Sign are the shift quantisation's (weights and
+// activations), which SimpleGo runs on one core.
 func unaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
 	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (
 		*simplego.Buffer, error) {
@@ -904,6 +907,25 @@ func unaryExecutor(op backends.OpType, stock nodeExecutor) nodeExecutor {
 			parallelFor(len(z), len(z), func(lo, hi int) {
 				for i := lo; i < hi; i++ {
 					z[i] = -x[i]
+				}
+			})
+		case backends.OpTypeFloor:
+			parallelFor(len(z), len(z), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					z[i] = float32(math.Floor(float64(x[i])))
+				}
+			})
+		case backends.OpTypeSign:
+			parallelFor(len(z), len(z), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					switch v := x[i]; {
+					case v < 0:
+						z[i] = -1
+					case v > 0:
+						z[i] = 1
+					default:
+						z[i] = 0
+					}
 				}
 			})
 		}

@@ -249,7 +249,7 @@ func TestFastExecUnaryOps(t *testing.T) {
 	for _, dims := range [][]int{{3, 5}, {64, 24, 24, 16}} {
 		x := randTensor(rng, dims)
 		specialValues(rng, x)
-		for name, op := range map[string]func(*Node) *Node{"Abs": Abs, "Neg": Neg} {
+		for name, op := range map[string]func(*Node) *Node{"Abs": Abs, "Neg": Neg, "Floor": Floor, "Sign": Sign} {
 			for _, tc := range []struct {
 				what string
 				f    func(xs []*Node) *Node
