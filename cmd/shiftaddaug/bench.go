@@ -222,12 +222,7 @@ func benchTrain(args []string) error {
 	r.CPUSPerStep = round4((cpuSeconds() - c1) / float64(*steps))
 	r.ImgPerS = round2(float64(*batch) / dt)
 	r.PeakRSSMB = peakRSSMB()
-	line, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out, string(line))
-	return nil
+	return printJSONLine(r)
 }
 
 // benchMethod maps --method and --aug to the training method whose step is timed.
@@ -360,7 +355,12 @@ func benchRun(args []string) error {
 	r.TrainS = round2(r.TrainS)
 	r.OtherS = round2(r.Seconds - r.TrainS)
 	r.PeakRSSMB = peakRSSMB()
-	line, err := json.Marshal(r)
+	return printJSONLine(r)
+}
+
+// printJSONLine writes v as the one JSON line a bench subcommand prints.
+func printJSONLine(v any) error {
+	line, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -32,9 +31,7 @@ func runTrain(args []string) error {
 	}
 	summary := map[string]any{"model": cfg.Model, "method": cfg.Method, "data": cfg.Data, "res": cfg.Res, "epochs": cfg.Epochs,
 		"final_acc": res0.FinalAcc, "best_acc": res0.BestAcc, "params": res0.Params, "seconds": res0.Seconds, "backend": res0.Backend}
-	b, _ := json.Marshal(summary)
-	fmt.Fprintln(out, string(b))
-	return nil
+	return printJSONLine(summary)
 }
 
 // parseTrainFlags reads train's flags (also those of `bench run`, which runs what train runs) into a validated
