@@ -9,6 +9,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/pkg/errors"
+
+	"github.com/shiftaddaug/shiftaddaug/kernels/engine/gemm"
 )
 
 // Fused batch normalisation: the backend ops BatchNormForTraining and BatchNormGradient (XLA's batch_norm_training
@@ -185,13 +187,13 @@ func batchNormGradientExecutor(backend *simplego.Backend, node *simplego.Node, i
 // added in order, so the result does not depend on how blocks were spread over cores.
 const bnBlockElems = 1 << 14
 
-// gradientSums returns, per channel j of the [rows, C] data x and dy, Σ dy and Σ dy·(x−k) over the rows (k: the
-// mean). They are summed in T within blocks of rows, 8 channels at a time (vecGradMoments8 where the CPU has AVX2 and
-// C is a multiple of 8, the same arithmetic in Go otherwise), and the blocks in float64.
-func gradientSums[T float32 | float64](x, dy []T, k []T) (s1, s2 []float64) {
+// gradientSums returns, per channel j < len(k) of the [rows, stride] data x and dy, Σ dy and Σ dy·(x−k) over the
+// rows (k: the mean). They are summed in T within blocks of rows, 8 channels at a time (vecGradMoments8 where the
+// CPU has AVX2 and C is a multiple of 8, the same arithmetic in Go otherwise), and the blocks in float64.
+func gradientSums[T float32 | float64](x, dy []T, k []T, stride int) (s1, s2 []float64) {
 	c := len(k)
-	rows := len(x) / c
-	blockRows := max(1, bnBlockElems/c)
+	rows := len(x) / stride
+	blockRows := max(1, bnBlockElems/stride)
 	blocks := (rows + blockRows - 1) / blockRows
 	strips := (c + 7) / 8
 	partial := make([]T, 16*strips*blocks) // per block and strip of 8 channels: 8 sums of dy, 8 of dy·(x−k)
@@ -201,7 +203,7 @@ func gradientSums[T float32 | float64](x, dy []T, k []T) (s1, s2 []float64) {
 			for st := range strips {
 				j0 := 8 * st
 				p := partial[16*(blk*strips+st) : 16*(blk*strips+st+1)]
-				gradientStrip(p, k[j0:min(c, j0+8)], x[r0*c+j0:], dy[r0*c+j0:], c, r1-r0)
+				gradientStrip(p, k[j0:min(c, j0+8)], x[r0*stride+j0:], dy[r0*stride+j0:], stride, r1-r0)
 			}
 		}
 	})
@@ -234,41 +236,89 @@ func gradientStrip[T float32 | float64](p, k, x, dy []T, c, rows int) {
 	}
 }
 
-// affineRows sets z = a·(x−m) + b per channel (a, m, b of length C); with y non-nil, z = (a·(x−m) + e·y) + b. The
-// mean m is taken off first: x·a − m·a would cancel for a mean far from zero (adder layers' outputs). z may alias y.
-// float32 rows of a multiple of 8 channels run on vecAffineRows(2) where the CPU has AVX2, with the same bits.
-func affineRows[T float32 | float64](z, x, y, a, m, e, b []T) {
+// affineRows sets z = a·(x−m) + b per channel (a, m, b of length C, rows stride apart); with y non-nil,
+// z = (a·(x−m) + e·y) + b. The mean m is taken off first: x·a − m·a would cancel for a mean far from zero (adder
+// layers' outputs). z may alias y. float32 rows of a multiple of 8 channels run on vecAffineRows(2) where the CPU
+// has AVX2, with the same bits.
+func affineRows[T float32 | float64](z, x, y, a, m, e, b []T, stride int) {
 	c := len(a)
-	parallelFor(len(z)/c, len(z), func(lo, hi int) {
-		xs, zs := x[lo*c:hi*c], z[lo*c:hi*c]
-		var ys []T
-		if y != nil {
-			ys = y[lo*c : hi*c]
+	rows := len(z) / stride
+	vec := c%8 == 0 && hasVec && !noVec
+	parallelFor(rows, rows*c, func(lo, hi int) {
+		// Contiguous rows are one span; rows of a prefix of the channels (stride > c) one span each.
+		span, spans := (hi-lo)*c, 1
+		if stride != c {
+			span, spans = c, hi-lo
 		}
-		if z32, ok := any(zs).([]float32); ok && c%8 == 0 && hasVec && !noVec {
-			x32, a32, m32, b32 := any(xs).([]float32), any(a).([]float32), any(m).([]float32), any(b).([]float32)
-			if y == nil {
-				vecAffineRows(z32, x32, a32, m32, b32)
-			} else {
-				vecAffineRows2(z32, x32, any(ys).([]float32), a32, m32, any(e).([]float32), b32)
+		for s := range spans {
+			i0 := (lo + s) * stride
+			xs, zs := x[i0:i0+span], z[i0:i0+span]
+			var ys []T
+			if y != nil {
+				ys = y[i0 : i0+span]
 			}
-			return
-		}
-		for i := 0; i < len(xs); i += c {
-			row, out := xs[i:i+c], zs[i:i+c]
-			if y == nil {
-				for j, v := range row {
-					out[j] = T(a[j]*(v-m[j])) + b[j]
+			if z32, ok := any(zs).([]float32); ok && vec {
+				x32, a32, m32, b32 := any(xs).([]float32), any(a).([]float32), any(m).([]float32), any(b).([]float32)
+				if y == nil {
+					vecAffineRows(z32, x32, a32, m32, b32)
+				} else {
+					vecAffineRows2(z32, x32, any(ys).([]float32), a32, m32, any(e).([]float32), b32)
 				}
 				continue
 			}
-			yrow := ys[i : i+c]
-			for j, v := range row {
-				out[j] = T(T(a[j]*(v-m[j]))+T(e[j]*yrow[j])) + b[j]
+			for i := 0; i < len(xs); i += c {
+				row, out := xs[i:i+c], zs[i:i+c]
+				if y == nil {
+					for j, v := range row {
+						out[j] = T(a[j]*(v-m[j])) + b[j]
+					}
+					continue
+				}
+				yrow := ys[i : i+c]
+				for j, v := range row {
+					out[j] = T(T(a[j]*(v-m[j]))+T(e[j]*yrow[j])) + b[j]
+				}
 			}
 		}
 	})
 }
+
+// usedChannels is the number of leading channels of the [rows, c] data outside which every value of every operand
+// is zero, rounded up to a multiple of 8 (at most c). The augmented pass masks channels as prefixes and its
+// weights too (pkg/models' maskWeight), so an inactive channel reaches its batch norm as exact zeros, forward and
+// backward: its batch statistics are zero, its output is β, its gradients zero, all without reading it again.
+// The scan reads each row from the end down to the widest used channel seen so far.
+func usedChannels[T float32 | float64](c int, data ...[]T) int {
+	if noZeroTails {
+		return c
+	}
+	used := 0
+	for _, x := range data {
+		used = max(used, usedBelow(x, c, c))
+	}
+	return min(c, (used+7)&^7)
+}
+
+// usedBelow is the number of leading channels among the first limit of the [rows, c] data x outside which x is
+// zero there.
+func usedBelow[T float32 | float64](x []T, c, limit int) int {
+	if x32, ok := any(x).([]float32); ok {
+		return gemm.UsedColumns(x32, c, limit)
+	}
+	used := 0
+	for i := 0; i+c <= len(x) && used < limit; i += c {
+		for j := limit - 1; j >= used; j-- {
+			if x[i+j] != 0 {
+				used = j + 1
+				break
+			}
+		}
+	}
+	return used
+}
+
+// noZeroTails switches off the skipping of zero channels (usedChannels), for the tests that compare the two.
+var noZeroTails bool
 
 // batchNormTraining normalises x ([rows, C]) with its batch mean and biased variance, then scales and shifts, with
 // the operations of kernels/norm's composed formulation in the same order and precision (so float32 results are
@@ -283,26 +333,40 @@ func affineRows[T float32 | float64](z, x, y, a, m, e, b []T) {
 func batchNormTraining[T float32 | float64](x, scale, offset []T, eps float64, y, mean, variance []T) {
 	c := len(scale)
 	rows := len(x) / c
+	cu := usedChannels(c, x)
+	// Channels past cu are zero: mean and variance 0, y = a·(0−0) + β = β.
+	clear(mean[cu:])
+	clear(variance[cu:])
+	if cu < c {
+		parallelFor(rows, len(x)-rows*cu, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				copy(y[r*c+cu:(r+1)*c], offset[cu:])
+			}
+		})
+	}
 	invN := T(1 / float64(rows))
-	columnSums(mean, x, nil, rows)
-	for j := range c {
+	columnSums(mean[:cu], x, nil, rows, c)
+	for j := range cu {
 		mean[j] *= invN
 	}
-	columnSums(variance, x, mean, rows)
-	a := make([]T, c)
-	for j := range c {
+	columnSums(variance[:cu], x, mean, rows, c)
+	a := make([]T, cu)
+	for j := range cu {
 		variance[j] *= invN
 		sd := T(math.Sqrt(float64(variance[j] + T(eps))))
 		a[j] = (1 / sd) * scale[j]
 	}
-	affineRows(y, x, nil, a, mean, nil, offset)
+	affineRows(y, x, nil, a, mean[:cu], nil, offset[:cu], c)
 }
 
-// columnSums sets z[j] = Σ_r x[r,j] (m nil) or Σ_r (x[r,j] − m[j])² over the rows of x ([rows, C]), each in row
-// order from +0 (vecColSum and vecColSqDiff where the CPU has AVX2, 8 columns and more at a time), with groups of
-// columns on separate cores.
-func columnSums[T float32 | float64](z, x, m []T, rows int) {
+// columnSums sets z[j] = Σ_r x[r,j] (m nil) or Σ_r (x[r,j] − m[j])² over the rows of x ([rows, stride]) and its
+// first len(z) columns, each in row order from +0 (vecColSum and vecColSqDiff where the CPU has AVX2, 8 columns and
+// more at a time), with groups of columns on separate cores.
+func columnSums[T float32 | float64](z, x, m []T, rows, stride int) {
 	c := len(z)
+	if c == 0 {
+		return
+	}
 	clear(z)
 	groups := 1
 	if c >= 16 && c%8 == 0 {
@@ -318,14 +382,14 @@ func columnSums[T float32 | float64](z, x, m []T, rows int) {
 			x32 := any(x).([]float32)
 			w := (j1 - j0) &^ 7
 			if m == nil {
-				vecColSum(z32[j0:j0+w], x32[j0:], c, rows)
+				vecColSum(z32[j0:j0+w], x32[j0:], stride, rows)
 			} else {
-				vecColSqDiff(z32[j0:j0+w], x32[j0:], any(m).([]float32)[j0:], c, rows)
+				vecColSqDiff(z32[j0:j0+w], x32[j0:], any(m).([]float32)[j0:], stride, rows)
 			}
 			done = j0 + w
 		}
 		for r := range rows {
-			row := x[r*c : (r+1)*c]
+			row := x[r*stride : r*stride+c]
 			for j := done; j < j1; j++ {
 				if m == nil {
 					z[j] += row[j]
@@ -346,15 +410,27 @@ func columnSums[T float32 | float64](z, x, m []T, rows int) {
 // computed as dx = k1·dy + k2·(x−mean) + k3. dx may alias dy.
 func batchNormGradient[T float32 | float64](x, scale, mean, variance, dy []T, eps float64, dx, dscale, doffset []T) {
 	c := len(scale)
-	s1, s2 := gradientSums(x, dy, mean)
-	n := float64(max(1, len(x)/c))
-	k1, k2, k3 := make([]T, c), make([]T, c), make([]T, c)
-	for j := range c {
+	rows := len(x) / max(1, c)
+	cu := usedChannels(c, x, dy)
+	// Channels past cu have x = dy = 0: every gradient is zero there.
+	clear(dscale[cu:])
+	clear(doffset[cu:])
+	if cu < c {
+		parallelFor(rows, len(x)-rows*cu, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				clear(dx[r*c+cu : (r+1)*c])
+			}
+		})
+	}
+	s1, s2 := gradientSums(x, dy, mean[:cu], c)
+	n := float64(max(1, rows))
+	k1, k2, k3 := make([]T, cu), make([]T, cu), make([]T, cu)
+	for j := range cu {
 		inv := 1 / math.Sqrt(float64(variance[j])+eps)
 		doffset[j], dscale[j] = T(s1[j]), T(s2[j]*inv)
 		g := float64(scale[j]) * inv
 		c2 := -g * inv * inv * s2[j] / n
 		k1[j], k2[j], k3[j] = T(g), T(c2), T(-g*s1[j]/n)
 	}
-	affineRows(dx, x, dy, k2, mean, k1, k3)
+	affineRows(dx, x, dy, k2, mean[:cu], k1, k3, c)
 }

@@ -151,12 +151,12 @@ func TestBatchNormKernelsMatchGo(t *testing.T) {
 		for v, off := range []bool{false, true} {
 			noVec = off
 			cs[v][0], cs[v][1] = make([]float32, c), make([]float32, c)
-			columnSums(cs[v][0], x, nil, rows)
-			columnSums(cs[v][1], x, m, rows)
-			res[v].g1, res[v].g2 = gradientSums(x, dy, k)
+			columnSums(cs[v][0], x, nil, rows, len(cs[v][0]))
+			columnSums(cs[v][1], x, m, rows, len(cs[v][1]))
+			res[v].g1, res[v].g2 = gradientSums(x, dy, k, len(k))
 			z1[v], z2[v] = make([]float32, len(x)), append([]float32(nil), dy...)
-			affineRows(z1[v], x, nil, a, m, nil, b)
-			affineRows(z2[v], x, z2[v], a, m, e, b) // aliasing y, as the gradient does
+			affineRows(z1[v], x, nil, a, m, nil, b, len(a))
+			affineRows(z2[v], x, z2[v], a, m, e, b, len(a)) // aliasing y, as the gradient does
 		}
 		what := fmt.Sprintf("C=%d rows=%d", c, rows)
 		for i, pair := range [][2][]float64{{res[0].g1, res[1].g1}, {res[0].g2, res[1].g2}} {

@@ -102,6 +102,8 @@ type convPlan struct {
 	sh, sw         int // strides (forward) or kernel dilations (filter gradient)
 	dh, dw         int // input dilations (forward)
 	padTop, padLft int
+	// cu: channels past cu are zero in an operand (see usedChannels), so are the output's, and are not computed.
+	cu int
 }
 
 func convExecutor(stock nodeExecutor) nodeExecutor {
@@ -120,6 +122,7 @@ func convExecutor(stock nodeExecutor) nodeExecutor {
 		if plan, ok := depthwisePlan(cv, in.shape, ker.shape, n.shape); ok {
 			fastExecRuns.Add(1)
 			out := simplegoGetBufferForShape(backend, n.shape)
+			plan.cu = usedByBoth(plan.c, in, ker)
 			if dt == dtypes.Float32 {
 				depthwiseForward(plan, in.flat.([]float32), ker.flat.([]float32), bufferOf(out).flat.([]float32))
 			} else {
@@ -130,6 +133,7 @@ func convExecutor(stock nodeExecutor) nodeExecutor {
 		if plan, ok := filterGradPlan(cv, in.shape, ker.shape, n.shape); ok {
 			fastExecRuns.Add(1)
 			out := simplegoGetBufferForShape(backend, n.shape)
+			plan.cu = usedByBoth(plan.c, in, ker)
 			if dt == dtypes.Float32 {
 				depthwiseFilterGrad(plan, in.flat.([]float32), ker.flat.([]float32), bufferOf(out).flat.([]float32))
 			} else {
@@ -139,6 +143,22 @@ func convExecutor(stock nodeExecutor) nodeExecutor {
 		}
 		return stock(backend, node, inputs, owned)
 	}
+}
+
+// usedByBoth is the number of leading channels (the last axis, c) outside which one of the two operands of a
+// channel-wise product is all zero: there the product is zero. The augmented pass's inactive channels are zero in
+// the activations and (pkg/models' maskWeight) in the depthwise weights. b is scanned first (a depthwise weight is
+// small), then a only below b's extent.
+func usedByBoth(c int, a, b *bufferLayout) int {
+	if noZeroTails {
+		return c
+	}
+	if a.shape.DType == dtypes.Float32 {
+		x, y := a.flat.([]float32), b.flat.([]float32)
+		return usedBelow(x, c, usedBelow(y, c, c))
+	}
+	x, y := a.flat.([]float64), b.flat.([]float64)
+	return usedBelow(x, c, usedBelow(y, c, c))
 }
 
 func allOnes(xs []int) bool {
@@ -163,7 +183,7 @@ func depthwisePlan(cv *convLayout, in, ker, out shapes.Shape) (convPlan, bool) {
 		n: in.Dimensions[0], h: in.Dimensions[1], w: in.Dimensions[2], c: c,
 		ho: out.Dimensions[1], wo: out.Dimensions[2], kh: ker.Dimensions[0], kw: ker.Dimensions[1],
 		sh: cv.strides[0], sw: cv.strides[1], dh: cv.inputDilations[0], dw: cv.inputDilations[1],
-		padTop: cv.paddings[0][0], padLft: cv.paddings[1][0],
+		padTop: cv.paddings[0][0], padLft: cv.paddings[1][0], cu: c,
 	}, true
 }
 
@@ -182,7 +202,7 @@ func filterGradPlan(cv *convLayout, in, ker, out shapes.Shape) (convPlan, bool) 
 		n: in.Dimensions[0], h: in.Dimensions[1], w: in.Dimensions[2], c: c,
 		ho: ker.Dimensions[1], wo: ker.Dimensions[2], kh: out.Dimensions[1], kw: out.Dimensions[2],
 		sh: cv.kernelDilations[0], sw: cv.kernelDilations[1],
-		padTop: cv.paddings[0][0], padLft: cv.paddings[1][0],
+		padTop: cv.paddings[0][0], padLft: cv.paddings[1][0], cu: c,
 	}, true
 }
 
@@ -198,7 +218,7 @@ func tapInput(o, stride, t, pad, dil, size int) int {
 
 // depthwiseForward: z[b,oh,ow,c] = Σ_{i,j} x[b, ih(oh,i), iw(ow,j), c]·k[i,j,c], taps in row-major order.
 func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
-	c := p.c
+	c, cu := p.c, p.cu
 	mulAdd := mulAddFunc[T]()
 	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -212,7 +232,7 @@ func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 				}
 				xrow := x[(b*p.h+ih)*p.w*c : (b*p.h+ih+1)*p.w*c]
 				for ow := range p.wo {
-					zp := zrow[ow*c : (ow+1)*c]
+					zp := zrow[ow*c : ow*c+cu]
 					for j := range p.kw {
 						iw := tapInput(ow, p.sw, j, p.padLft, p.dw, p.w)
 						if iw < 0 {
@@ -232,7 +252,10 @@ func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 	c := p.c
 	mulAdd := mulAddFunc[T]()
-	parallelFor(c, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(c0, c1 int) {
+	for t := range p.kh * p.kw {
+		clear(z[t*c+p.cu : (t+1)*c])
+	}
+	parallelFor(p.cu, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(c0, c1 int) {
 		cw := c1 - c0
 		acc := make([]T, p.kh*p.kw*cw)
 		for b := range p.n {

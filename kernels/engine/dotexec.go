@@ -20,6 +20,10 @@ import (
 // classifier. SimpleGo's path transposes the operands that contract on leading axes, copies both into blocks,
 // zero-fills the output and sums with scalar Go code; this one packs small blocks and writes the output once.
 //
+// The product skips the operands' zero tails (gemm.MulTrimmed): the augmented pass masks channels as prefixes, so
+// its 1x1 convs over the wide tensors would otherwise multiply the inactive channels' zeros, which made the widest
+// network's cost paid every step whatever NetAug drew.
+//
 // Unlike the other executors, this one is not bit-identical to SimpleGo: FMA rounds once per product-add, and the
 // summation order differs (each output sums its products in increasing index, per block of 256; see package gemm).
 // The results do not depend on the number of cores. The conformance test compares with SimpleGo within float32
@@ -97,7 +101,7 @@ func dotExecutor(stock nodeExecutor) nodeExecutor {
 		}
 		fastExecRuns.Add(1)
 		out := simplegoGetBufferForShape(backend, n.shape)
-		gemm.Mul(d.lhsCrossSize, d.rhsCrossSize, d.contractingSize,
+		gemm.MulTrimmed(d.lhsCrossSize, d.rhsCrossSize, d.contractingSize,
 			gemm.Matrix{Data: lhs.flat.([]float32), Trans: aTrans},
 			gemm.Matrix{Data: rhs.flat.([]float32), Trans: !bLead},
 			bufferOf(out).flat.([]float32))

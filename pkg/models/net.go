@@ -94,11 +94,11 @@ func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
 		panic(fmt.Errorf("models: the augmented pass needs Pass.Masks"))
 	}
 	m, d := n.Arch, n.dims
-	h := b.conv(ctx.In(m.Stem.Name), x, m.Stem, channels{3, 3}, d.Stem, d.stemMask)
-	in := d.Stem
+	h := b.conv(ctx.In(m.Stem.Name), x, m.Stem, channels{3, 3}, -1, d.Stem, d.stemMask)
+	in, inMask := d.Stem, d.stemMask
 	for i, blk := range m.Blocks {
 		h = b.block(ctx.In(blk.Name), h, blk, d.Blocks[i])
-		in = d.Blocks[i].Out
+		in, inMask = d.Blocks[i].Out, d.Blocks[i].outMask
 	}
 	pooled := false
 	for i, c := range m.Head {
@@ -106,8 +106,8 @@ func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
 			h = ReduceAndKeep(h, ReduceMean, 1, 2)
 			pooled = true
 		}
-		h = b.conv(ctx.In(c.Name), h, c, in, d.Head[i], d.headMask[i])
-		in = d.Head[i]
+		h = b.conv(ctx.In(c.Name), h, c, in, inMask, d.Head[i], d.headMask[i])
+		in, inMask = d.Head[i], d.headMask[i]
 	}
 	if !pooled {
 		h = ReduceMean(h, 1, 2)
@@ -165,10 +165,49 @@ func (b *builder) normActMask(ctx *context.Context, x *Node, c channels, a arch.
 	return activation(norm.BatchNorm(ctx, x).Channels(c.Wide).Stats(b.pass.BNScope).Mask(m).Done(), a)
 }
 
-// conv is a standalone conv (stem, head): conv, batch norm, activation, mask.
-func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in, out channels, maskOff int) *Node {
+// maskWeight zeroes, in the augmented pass, the input rows (at inOff in the mask vector; -1: none) and output
+// columns (at outOff) of inactive channels in a wide conv weight [k,k,In,Out], or the inactive channels of a
+// depthwise weight [k,k,C] (in is ignored). Inactive channels are zero on the way in and masked on the way out
+// anyway, so this changes no active value or gradient; but their convolutions now compute exact zeros (outputs,
+// input gradients), which the engine's products, batch norms and depthwise kernels skip. NetAug computes only the
+// active channels (it slices the weights); with static shapes this is how the engine gets there. Under AugMF the
+// augmented channels are multiplication-free too, where a zero weight does not give a zero output (an adder's
+// −|x−0|), so the weights are left as they are.
+func (b *builder) maskWeight(w *Node, in channels, inOff int, out channels, outOff int) *Node {
+	if !b.pass.Augmented || b.pass.Ops.AugMF || noWeightMask {
+		return w
+	}
+	mo := b.maskVector(out, outOff, w.DType())
+	if w.Rank() == 3 {
+		if mo == nil {
+			return w
+		}
+		return Mul(w, ExpandLeftToRank(mo, 3))
+	}
+	var mi *Node
+	if inOff >= 0 {
+		mi = b.maskVector(in, inOff, w.DType())
+	}
+	switch {
+	case mi == nil && mo == nil:
+		return w
+	case mi == nil:
+		return Mul(w, ExpandLeftToRank(mo, 4))
+	case mo == nil:
+		return Mul(w, Reshape(mi, 1, 1, in.Wide, 1))
+	}
+	return Mul(w, Mul(Reshape(mi, 1, 1, in.Wide, 1), Reshape(mo, 1, 1, 1, out.Wide)))
+}
+
+// noWeightMask switches maskWeight off, for the test that shows it changes nothing.
+var noWeightMask bool
+
+// conv is a standalone conv (stem, head): conv, batch norm, activation, mask. inMask is the offset of its input's
+// mask (-1: the image).
+func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in channels, inMask int, out channels, maskOff int) *Node {
 	op := arch.EffectiveOp(c.Op, arch.KindConv)
 	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, b.convInit(op, c.BN, in, out))
+	w = b.maskWeight(w, in, inMask, out, maskOff)
 	y := b.hybridConv(ctx, op, x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride)
 	if c.Bias {
 		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
@@ -185,11 +224,13 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	if blk.Expand {
 		ectx := ctx.In("expand")
 		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, b.convInit(blk.Op, true, d.In, d.Mid))
+		w = b.maskWeight(w, d.In, d.inMask, d.Mid, d.midMask)
 		h = b.hybridConv(ectx, blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1)
 		h = b.normActMask(ectx, h, d.Mid, blk.Act, d.midMask)
 	}
 	dctx := ctx.In("dw")
 	w := b.weight(dctx, "weights", []int{blk.K, blk.K, d.Mid.Wide}, initKaiming)
+	w = b.maskWeight(w, d.Mid, -1, d.Mid, d.midMask)
 	h = hybrid.Depthwise(ops.AtLayer(dctx), blk.Op, h, w, d.Mid.Target, blk.Stride, b.pass.Augmented)
 	h = b.normActMask(dctx, h, d.Mid, blk.Act, d.midMask)
 	if blk.SE > 0 {
@@ -197,6 +238,7 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	}
 	pctx := ctx.In("project")
 	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, b.convInit(blk.Op, true, d.Mid, d.Out))
+	w = b.maskWeight(w, d.Mid, d.midMask, d.Out, d.outMask)
 	h = b.hybridConv(pctx, blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1)
 	h = b.normActMask(pctx, h, d.Out, arch.ActNone, d.outMask)
 	if blk.Residual {
@@ -261,10 +303,12 @@ func (b *builder) squeezeExcite(ctx *context.Context, x *Node, blk arch.Block, d
 	s := ReduceAndKeep(x, ReduceMean, 1, 2)
 	rctx, ectx := ctx.In("reduce"), ctx.In("expand")
 	wr := b.weight(rctx, "weights", []int{1, 1, d.Mid.Wide, d.SE.Wide}, initKaiming)
+	wr = b.maskWeight(wr, d.Mid, d.midMask, d.SE, d.seMask)
 	s = b.hybridConv(rctx, blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(rctx, "bias", []int{d.SE.Wide}, initZero), d.SE), 4))
 	s = b.mask(activation(s, arch.ActReLU), d.SE, d.seMask)
 	we := b.weight(ectx, "weights", []int{1, 1, d.SE.Wide, d.Mid.Wide}, initKaiming)
+	we = b.maskWeight(we, d.SE, d.seMask, d.Mid, d.midMask)
 	s = b.hybridConv(ectx, blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(ectx, "bias", []int{d.Mid.Wide}, initZero), d.Mid), 4))
 	return Mul(x, activation(s, arch.ActHSigmoid))

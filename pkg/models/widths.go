@@ -53,6 +53,7 @@ type channels struct{ Target, Wide int }
 type blockDims struct {
 	In, Mid, SE, Out channels
 	expand           float64 // base expand ratio Mid/In
+	inMask           int     // offset of the block input's mask in the mask vector
 	midMask, seMask  int     // offsets of this block's masks in the mask vector (-1: none)
 	outMask          int
 }
@@ -82,7 +83,7 @@ func computeDims(m *arch.Model, a Aug) dims {
 	in := d.Stem
 	inMask := d.stemMask
 	for _, b := range m.Blocks {
-		bd := blockDims{In: in, expand: float64(b.Mid) / float64(b.In), midMask: -1, seMask: -1}
+		bd := blockDims{In: in, expand: float64(b.Mid) / float64(b.In), inMask: inMask, midMask: -1, seMask: -1}
 		if b.Expand {
 			bd.Mid = channels{b.Mid, arch.RoundHalfUp(bd.expand * me * float64(in.Wide))}
 			bd.midMask = take(bd.Mid.Wide)

@@ -38,11 +38,27 @@ func Mul(m, n, k int, a, b Matrix, c []float32) {
 	if len(a.Data) < m*k || len(b.Data) < k*n || len(c) < m*n {
 		panic("gemm.Mul: operand too short")
 	}
+	mul(m, n, k, a, b, storedCols(a.Trans, m, k), storedCols(!b.Trans, n, k), c, n)
+}
+
+// storedCols is the length of a stored row of an operand with cross size cross and depth k: stored [k, cross] when
+// crossLast (a transposed a, an untransposed b), else [cross, k].
+func storedCols(crossLast bool, cross, k int) int {
+	if crossLast {
+		return cross
+	}
+	return k
+}
+
+// mul sets the [m, n] block of c (rows ldc apart) to op(a)·op(b), the operands' stored rows lda and ldb apart.
+func mul(m, n, k int, a, b Matrix, lda, ldb int, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 {
-		clear(c[:m*n])
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
 		return
 	}
 	// Split the rows of C between the workers, in whole micro-tiles; small products run inline.
@@ -52,21 +68,22 @@ func Mul(m, n, k int, a, b Matrix, c []float32) {
 	}
 	tiles := (m + mr - 1) / mr
 	workers = max(1, min(workers, tiles))
+	p := product{n: n, k: k, a: a, b: b, lda: lda, ldb: ldb, c: c, ldc: ldc}
 	if workers == 1 {
-		mulRows(0, m, m, n, k, a, b, c)
+		p.rows(0, m)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		lo, hi := min(m, tiles*w/workers*mr), min(m, tiles*(w+1)/workers*mr)
 		if w == workers-1 {
-			mulRows(lo, hi, m, n, k, a, b, c)
+			p.rows(lo, hi)
 			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mulRows(lo, hi, m, n, k, a, b, c)
+			p.rows(lo, hi)
 		}()
 	}
 	wg.Wait()
@@ -82,20 +99,31 @@ var pool = sync.Pool{New: func() any {
 	return &buffers{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
 }}
 
-// mulRows computes rows [m0, m1) of c (of mTotal rows).
-func mulRows(m0, m1, mTotal, n, k int, a, b Matrix, c []float32) {
+// product is one matrix product: c (rows ldc apart) = op(a)·op(b), op(b) with n columns, both of depth k, the
+// operands' stored rows lda and ldb apart.
+type product struct {
+	n, k     int
+	a, b     Matrix
+	lda, ldb int
+	c        []float32
+	ldc      int
+}
+
+// rows computes rows [m0, m1) of c.
+func (q product) rows(m0, m1 int) {
+	n, k, b, c := q.n, q.k, q.b, q.c
 	m := m1 - m0
 	if m <= 0 {
 		return
 	}
 	bufs := pool.Get().(*buffers)
 	defer pool.Put(bufs)
-	rows := rowBlock{a: a, k: k, m0: m0, mTotal: mTotal}
+	rows := rowBlock{a: q.a, lda: q.lda, m0: m0}
 	for j0 := 0; j0 < n; j0 += nc {
 		nb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
-			packB(b, n, k, p0, kb, j0, nb, bufs.b)
+			packB(b, q.ldb, p0, kb, j0, nb, bufs.b)
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
 				rows.pack(i0, mb, p0, kb, bufs.a)
@@ -105,21 +133,21 @@ func mulRows(m0, m1, mTotal, n, k int, a, b Matrix, c []float32) {
 					for ir := 0; ir < mb; ir += mr {
 						ap := bufs.a[ir*kb : (ir+mr)*kb]
 						rws := min(mr, mb-ir)
-						ci := (m0+i0+ir)*n + j0 + jr
+						ci := (m0+i0+ir)*q.ldc + j0 + jr
 						if rws == mr && cols == nr {
-							microKernel(kb, ap, bp, c[ci:], n, p0 > 0)
+							microKernel(kb, ap, bp, c[ci:], q.ldc, p0 > 0)
 							continue
 						}
 						// Edge tile: compute into the scratch tile and copy the valid part.
 						t := bufs.tile[:]
 						if p0 > 0 {
 							for r := range rws {
-								copy(t[r*nr:r*nr+cols], c[ci+r*n:ci+r*n+cols])
+								copy(t[r*nr:r*nr+cols], c[ci+r*q.ldc:ci+r*q.ldc+cols])
 							}
 						}
 						microKernel(kb, ap, bp, t, nr, p0 > 0)
 						for r := range rws {
-							copy(c[ci+r*n:ci+r*n+cols], t[r*nr:r*nr+cols])
+							copy(c[ci+r*q.ldc:ci+r*q.ldc+cols], t[r*nr:r*nr+cols])
 						}
 					}
 				}
@@ -130,17 +158,16 @@ func mulRows(m0, m1, mTotal, n, k int, a, b Matrix, c []float32) {
 
 // rowBlock reads rows [m0, m1) of op(a).
 type rowBlock struct {
-	a      Matrix
-	k      int // depth of op(a)
-	m0     int
-	mTotal int // rows of op(a) (the stride of a transposed a)
+	a   Matrix
+	lda int // distance between stored rows of a
+	m0  int
 }
 
 // pack writes rows [i0, i0+mb) (relative to m0) and depth [p0, p0+kb) of op(a) into dst as panels of mr rows:
 // panel q holds, for each depth index, its mr values (rows past the end are zero).
 func (r rowBlock) pack(i0, mb, p0, kb int, dst []float32) {
 	if r.a.Trans {
-		// op(a) is stored [k, mTotal]: each depth index holds the block's mb rows contiguously. Read them in one
+		// op(a) is stored [k, ·] (rows lda apart): each depth index holds the block's mb rows contiguously. Read them in one
 		// pass per depth index and deal them to the panels (reading one element per depth and row was a cache
 		// miss each: 10% of the augmented training step).
 		if mb%mr != 0 {
@@ -148,7 +175,7 @@ func (r rowBlock) pack(i0, mb, p0, kb int, dst []float32) {
 		}
 		row0 := r.m0 + i0
 		for p := range kb {
-			src := r.a.Data[(p0+p)*r.mTotal+row0 : (p0+p)*r.mTotal+row0+mb]
+			src := r.a.Data[(p0+p)*r.lda+row0 : (p0+p)*r.lda+row0+mb]
 			for ir := 0; ir < mb; ir += mr {
 				rws := min(mr, mb-ir)
 				copy(dst[ir*kb+p*mr:ir*kb+p*mr+rws], src[ir:ir+rws])
@@ -163,7 +190,7 @@ func (r rowBlock) pack(i0, mb, p0, kb int, dst []float32) {
 			clear(panel)
 			for q := range rws {
 				row := r.m0 + i0 + ir + q
-				for p, v := range r.a.Data[row*r.k+p0 : row*r.k+p0+kb] {
+				for p, v := range r.a.Data[row*r.lda+p0 : row*r.lda+p0+kb] {
 					panel[p*mr+q] = v
 				}
 			}
@@ -171,11 +198,11 @@ func (r rowBlock) pack(i0, mb, p0, kb int, dst []float32) {
 		}
 		// A full panel (written out for mr = 4, which mrIsFour checks at compile time): read its rows side by
 		// side and write the panel in order.
-		base := (r.m0+i0+ir)*r.k + p0
+		base := (r.m0+i0+ir)*r.lda + p0
 		a0 := r.a.Data[base : base+kb]
-		a1 := r.a.Data[base+r.k : base+r.k+kb]
-		a2 := r.a.Data[base+2*r.k : base+2*r.k+kb]
-		a3 := r.a.Data[base+3*r.k : base+3*r.k+kb]
+		a1 := r.a.Data[base+r.lda : base+r.lda+kb]
+		a2 := r.a.Data[base+2*r.lda : base+2*r.lda+kb]
+		a3 := r.a.Data[base+3*r.lda : base+3*r.lda+kb]
 		panel = panel[:4*kb]
 		for p := range kb {
 			o := panel[4*p : 4*p+4 : 4*p+4]
@@ -188,9 +215,9 @@ func (r rowBlock) pack(i0, mb, p0, kb int, dst []float32) {
 var _ [mr - 4]struct{}
 var _ [4 - mr]struct{}
 
-// packB writes depth [p0, p0+kb) and columns [j0, j0+nb) of op(b) into dst as panels of nr columns: panel q holds,
-// for each depth index, its nr values (columns past the end are zero).
-func packB(b Matrix, n, k, p0, kb, j0, nb int, dst []float32) {
+// packB writes depth [p0, p0+kb) and columns [j0, j0+nb) of op(b) (stored rows ldb apart) into dst as panels of nr
+// columns: panel q holds, for each depth index, its nr values (columns past the end are zero).
+func packB(b Matrix, ldb, p0, kb, j0, nb int, dst []float32) {
 	for jr := 0; jr < nb; jr += nr {
 		panel := dst[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
@@ -199,12 +226,12 @@ func packB(b Matrix, n, k, p0, kb, j0, nb int, dst []float32) {
 		}
 		if !b.Trans {
 			for p := range kb {
-				row := b.Data[(p0+p)*n+j0+jr : (p0+p)*n+j0+jr+cols]
+				row := b.Data[(p0+p)*ldb+j0+jr : (p0+p)*ldb+j0+jr+cols]
 				copy(panel[p*nr:p*nr+cols], row)
 			}
 		} else {
 			for q := range cols {
-				col := b.Data[(j0+jr+q)*k+p0 : (j0+jr+q)*k+p0+kb]
+				col := b.Data[(j0+jr+q)*ldb+p0 : (j0+jr+q)*ldb+p0+kb]
 				for p, v := range col {
 					panel[p*nr+q] = v
 				}

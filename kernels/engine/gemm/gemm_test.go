@@ -66,7 +66,7 @@ func TestMul(t *testing.T) {
 					}
 					// The single-worker path gives the same bits.
 					c1 := make([]float32, m*n)
-					mulRows(0, m, m, n, k, a, b, c1)
+					product{n: n, k: k, a: a, b: b, lda: storedCols(a.Trans, m, k), ldb: storedCols(!b.Trans, n, k), c: c1, ldc: n}.rows(0, m)
 					for i := range c {
 						if math.Float32bits(c[i]) != math.Float32bits(c1[i]) {
 							t.Fatalf("%s: c[%d] = %v in parallel, %v on one worker", what, i, c[i], c1[i])
