@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -41,6 +42,7 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	d := train.DefaultConfig("mbv2-w0.35", "augshift")
 	fs := newFlags(name, "--model M --method X --data NAME [flags]")
 	model := fs.String("model", d.Model, "model: "+strings.Join(arch.PaperModels, ", "))
+	archFile := fs.String("arch", "", "a model description file (pkg/arch JSON, as `nas search` writes) instead of --model; --res defaults to the file's")
 	method := fs.String("method", d.Method, "training method: "+strings.Join(arch.TrainingMethods, ", "))
 	data := fs.String("data", d.Data, "dataset: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH")
 	res := fs.Int("res", d.Res, "input resolution")
@@ -94,6 +96,11 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	if _, err := train.ParseMethod(*method); err != nil {
 		return none, "", false, err
 	}
+	if *archFile != "" {
+		if err := useArchFile(fs, *archFile, model, res); err != nil {
+			return none, "", false, err
+		}
+	}
 	if _, err := arch.Get(*model, 0); err != nil {
 		return none, "", false, err
 	}
@@ -128,4 +135,26 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 		return none, "", false, err
 	}
 	return cfg, *dir, *resume, nil
+}
+
+// useArchFile loads --arch FILE and makes its model the run's, registered under its name so that the training
+// configuration (which names its model) builds it; --res follows the file unless given.
+func useArchFile(fs *flag.FlagSet, path string, model *string, res *int) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["model"] {
+		return fmt.Errorf("--arch and --model both given: the model comes from the file, drop --model")
+	}
+	m, err := arch.Load(path)
+	if err != nil {
+		return fmt.Errorf("--arch: %w", err)
+	}
+	if err := arch.Register(m); err != nil {
+		return fmt.Errorf("--arch %s: %w", path, err)
+	}
+	*model = m.Name
+	if !set["res"] && m.Res > 0 {
+		*res = m.Res
+	}
+	return nil
 }

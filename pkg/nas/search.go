@@ -151,6 +151,10 @@ func (st *state) save(dir string) error {
 	if dir == "" {
 		return nil
 	}
+	// Made on the first save, so that a search that fails before evaluating anything leaves nothing behind.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
 		return err
@@ -172,11 +176,6 @@ type searcher struct {
 func Search(ctx context.Context, o Options, fitness Fitness) (*Result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
-	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-			return nil, err
-		}
 	}
 	st, err := loadState(o.Dir, o.fingerprint())
 	if err != nil {
