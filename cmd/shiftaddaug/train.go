@@ -61,6 +61,10 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	augment := fs.String("augment", "netaug", "training augmentation: netaug (NetAug's random-resized crop, flip, colour jitter), padcrop (DeepShift/AdderNet's CIFAR recipe: pad, random crop, flip; small images at their padded size) or none")
 	calib := fs.Int("bn-calib", d.BNCalib, "training images to recalibrate batch norm on before each evaluation")
 	evalEvery := fs.Int("eval-every", 0, "evaluate the target every N epochs and after the last (0 or 1: every epoch)")
+	mutStart := fs.Float64("mutation-start", 0, "block mutation (§3.4): the fraction of training at which the target's first layer turns multiplication-free (the target starts multiplicative; with --mutation-stop)")
+	mutStop := fs.Float64("mutation-stop", 0, "block mutation: the fraction of training by which every target layer, shallow to deep, is multiplication-free")
+	depthAug := fs.Bool("depth-aug", false, "depth augmentation (§3.4): one extra residual block per stage, trained in the augmented network, phased out of the target one by one, never exported (augmented methods)")
+	depthAugStop := fs.Float64("depth-aug-stop", 0, "with --depth-aug: the fraction of training by which every depth-augmentation block has left the target (0: 0.5)")
 	seed := fs.String("seed", "1", "random seed")
 	dir := fs.String("dir", "", "run directory for checkpoints, state.json and metrics.jsonl (empty: nothing kept)")
 	resume := fs.Bool("resume", false, "continue the run in --dir from its last finished epoch")
@@ -115,6 +119,7 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	}
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
 	cfg.EvalEvery = *evalEvery
+	cfg.MutationStart, cfg.MutationStop, cfg.DepthAug, cfg.DepthAugStop = *mutStart, *mutStop, *depthAug, *depthAugStop
 	cfg.Sharing = *sharing
 	if cfg.Sharing == "" && train.DefaultSharing(cfg.Method) != "plain" {
 		cfg.Sharing = train.DefaultSharing(cfg.Method)

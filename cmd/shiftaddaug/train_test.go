@@ -29,11 +29,17 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{"--method", "augadd", "--adder-scale", "sum"},
 		{"--sort-scope", "all"},
 		{"--eval-every", "-2"},
+		{"--mutation-start", "0.6", "--mutation-stop", "0.5"},
+		{"--method", "base", "--mutation-start", "0.1", "--mutation-stop", "0.5"},
+		{"--depth-aug"},
+		{"--method", "augshift", "--depth-aug-stop", "0.3"},
 	}
 	want := []string{`unknown augmentation "mixup"`, "--balanced needs --train-limit", "applies to balanced training subsets only",
 		`--subset-seed "x"`, "learning rate NaN: must be a finite number", "learning rate +Inf", "weight decay NaN", "alpha +Inf",
 		`unknown sort momentum policy "keep"`, `unknown adder recipe "big"`, "adder eta -1", "applies to the add and augadd methods only",
-		`unknown adder scale "sum"`, `unknown sort scope "all"`, "eval every -2 epochs: must be non-negative"}
+		`unknown adder scale "sum"`, `unknown sort scope "all"`, "eval every -2 epochs: must be non-negative",
+		"want 0 <= --mutation-start < --mutation-stop", "method base has none", "method shift has none",
+		"without depth augmentation (--depth-aug)"}
 	if _, err := datasets.Open("fashion-mnist", datasets.Options{}); err == nil {
 		// These need the dataset: its class count and image size.
 		cases = append(cases, []string{"--balanced", "--train-limit", "1005"}, []string{"--augment", "padcrop", "--res", "64"})

@@ -55,6 +55,7 @@ type fileBlock struct {
 	Residual     bool   `json:"residual,omitempty"`
 	FirstInStage bool   `json:"first_in_stage,omitempty"`
 	Op           string `json:"op"`
+	DepthAug     bool   `json:"depth_aug,omitempty"`
 }
 
 type fileLinear struct {
@@ -108,7 +109,8 @@ func (m Model) MarshalJSON() ([]byte, error) {
 		AugWidth:   m.AugWidth, AugExpand: m.AugExpand}
 	for _, b := range m.Blocks {
 		f.Blocks = append(f.Blocks, fileBlock{Name: b.Name, In: b.In, Mid: b.Mid, Out: b.Out, K: b.K, Stride: b.Stride, Expand: b.Expand,
-			SE: b.SE, Act: b.Act.String(), Residual: b.Residual, FirstInStage: b.FirstInStage, Op: b.Op.String()})
+			SE: b.SE, Act: b.Act.String(), Residual: b.Residual, FirstInStage: b.FirstInStage, Op: b.Op.String(),
+			DepthAug: b.DepthAug})
 	}
 	for _, c := range m.Head {
 		f.Head = append(f.Head, toFileConv(c))
@@ -143,7 +145,8 @@ func (m *Model) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("block %d (%s): %w", i, b.Name, err)
 		}
 		r.Blocks = append(r.Blocks, Block{Name: b.Name, In: b.In, Mid: b.Mid, Out: b.Out, K: b.K, Stride: b.Stride, Expand: b.Expand,
-			SE: b.SE, Act: act, Residual: b.Residual, FirstInStage: b.FirstInStage, Op: op})
+			SE: b.SE, Act: act, Residual: b.Residual, FirstInStage: b.FirstInStage, Op: op,
+			DepthAug: b.DepthAug})
 	}
 	for i, h := range f.Head {
 		c, err := h.model()

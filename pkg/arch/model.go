@@ -52,6 +52,8 @@ type Block struct {
 	Residual     bool // identity shortcut (stride 1, In == Out, not first in its stage)
 	FirstInStage bool
 	Op           Op // the block's operator; depthwise convs under Add stay Mult (EffectiveOp)
+	// DepthAug marks a depth-augmentation block (depthaug.go): residual, trained, never exported.
+	DepthAug bool
 }
 
 // Linear is the classifier: a fully connected layer with bias.

@@ -83,6 +83,10 @@ type Pass struct {
 	Ops hybrid.Operators
 	// BNScope names the batch-norm running statistics this pass updates ("" for the target's).
 	BNScope string
+	// DepthAugOut is how many of the model's depth-augmentation blocks (arch.Block.DepthAug, in execution order)
+	// the target pass skips: they are phased out of the target during training (§3.4). The augmented pass runs
+	// them all. Skipping one is exact: they are residual.
+	DepthAugOut int
 }
 
 // Logits builds the network on images x [N, H, W, 3] (NHWC) and returns the class logits [N, classes].
@@ -96,7 +100,14 @@ func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
 	m, d := n.Arch, n.dims
 	h := b.conv(ctx.In(m.Stem.Name), x, m.Stem, channels{3, 3}, -1, d.Stem, d.stemMask)
 	in, inMask := d.Stem, d.stemMask
+	da := 0
 	for i, blk := range m.Blocks {
+		if blk.DepthAug {
+			da++
+			if !p.Augmented && da <= p.DepthAugOut {
+				continue
+			}
+		}
 		h = b.block(ctx.In(blk.Name), h, blk, d.Blocks[i])
 		in, inMask = d.Blocks[i].Out, d.Blocks[i].outMask
 	}

@@ -306,6 +306,7 @@ func (s Space) Decode(g Genome) (*Net, error) {
 			if !aug {
 				b.Op, _ = arch.ParseOp(st.Types[j])
 			}
+			b.DepthAug = aug // so that train's depth augmentation phases it out of the target
 			m.Blocks = append(m.Blocks, b)
 			n.DepthAug = append(n.DepthAug, aug)
 			in = out

@@ -75,6 +75,16 @@ type Config struct {
 	// call, each pass's gradient normalised on its own, or AdderScaleStep once per step on each adder weight's
 	// gradient summed over the passes (α-weighted). The two are the same for add.
 	AdderScale string `json:"adder_scale,omitempty"`
+	// MutationStart and MutationStop turn on block mutation (§3.4): the target starts multiplicative and its
+	// layers (stem, blocks, head convs, in execution order) turn multiplication-free one by one between these
+	// fractions of training; after MutationStop the target is the method's. Both 0: off.
+	MutationStart float64 `json:"mutation_start,omitempty"`
+	MutationStop  float64 `json:"mutation_stop,omitempty"`
+	// DepthAug adds depth augmentation (§3.4) to the model: one residual block after each stage
+	// (arch.Model.WithDepthAug), trained inside the augmented network and phased out of the target one by one,
+	// shallow to deep, evenly until DepthAugStop (a fraction of training; 0: 0.5); never exported.
+	DepthAug     bool    `json:"depth_aug,omitempty"`
+	DepthAugStop float64 `json:"depth_aug_stop,omitempty"`
 	// Ops configures the operator kernels (not serialised: code, not data).
 	Ops hybrid.Operators `json:"-"`
 }
@@ -108,7 +118,8 @@ func (c Config) Validate() error {
 		name string
 		v    float64
 	}{{"learning rate", c.LR}, {"weight decay", c.WeightDecay}, {"alpha", c.Alpha}, {"momentum", c.Momentum},
-		{"label smoothing", c.LabelSmoothing}, {"warm-up start factor", c.WarmupStartFactor}} {
+		{"label smoothing", c.LabelSmoothing}, {"warm-up start factor", c.WarmupStartFactor},
+		{"mutation start", c.MutationStart}, {"mutation stop", c.MutationStop}, {"depth-augmentation stop", c.DepthAugStop}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return fmt.Errorf("%s %g: must be a finite number", f.name, f.v)
 		}
@@ -136,6 +147,9 @@ func (c Config) Validate() error {
 		return errors.New("a balanced training subset needs a training limit (--train-limit N, N divisible by the class count)")
 	case !c.Balanced && c.SubsetSeed != 0:
 		return fmt.Errorf("subset seed %d: applies to balanced training subsets only (--balanced)", c.SubsetSeed)
+	}
+	if err := c.validateMutation(); err != nil {
+		return err
 	}
 	if err := datasets.CheckAugment(c.Augment); err != nil {
 		return err

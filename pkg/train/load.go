@@ -172,10 +172,17 @@ func (l *Loaded) ExportTarget(path string) (*export.Model, error) {
 // ExportTarget extracts the session's target network (only; the augmented channels are cut away) with the
 // operators it was trained with, recording input, and writes it to path atomically (see export.Model.Save).
 func (s *Session) ExportTarget(path string, input export.Input) (*export.Model, error) {
+	if err := s.syncPhase(); err != nil {
+		return nil, err
+	}
+	net, err := s.TargetNet()
+	if err != nil {
+		return nil, err
+	}
 	var m *export.Model
-	err := tryCatch(func() {
+	err = tryCatch(func() {
 		var err error
-		m, err = export.Extract(s.Ctx, s.Net, export.Options{Ops: s.Ops(), Backend: s.Backend, Input: input})
+		m, err = export.Extract(s.Ctx, net, export.Options{Ops: s.Ops(), Backend: s.Backend, Input: input})
 		if err != nil {
 			panic(err)
 		}

@@ -203,10 +203,17 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	if n := len(res.History); n > 0 {
 		res.FinalAcc = res.History[n-1].TestAcc
 	}
-	c, _ := s.Net.Arch.Count(cfg.Res)
+	if err := s.syncPhase(); err != nil {
+		return nil, err
+	}
+	target, err := s.TargetNet()
+	if err != nil {
+		return nil, err
+	}
+	c, _ := target.Arch.Count(cfg.Res)
 	res.Params = c.Params
 	if opts.Export != "" {
-		m, err := export.Extract(s.Ctx, s.Net, export.Options{Ops: s.Ops(), Backend: backend,
+		m, err := export.Extract(s.Ctx, target, export.Options{Ops: s.Ops(), Backend: backend,
 			Input: export.Input{Res: cfg.Res, Mean: evalT.Mean, Std: evalT.Std}})
 		if err != nil {
 			return nil, fmt.Errorf("exporting the target: %w", err)

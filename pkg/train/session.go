@@ -45,7 +45,15 @@ type Session struct {
 
 	stepExec, evalExec *context.Exec
 	recal              *norm.Recalibrator
-	opsV               hybrid.Operators
+	// deployed is the method's model; phase the block-mutation phase Net is built for, nets the networks of
+	// the phases met so far (see mutation.go).
+	deployed *arch.Model
+	aug      models.Aug
+	phase    int
+	nets     map[int]*models.Net
+	// daOut is how many depth-augmentation blocks the target pass skips now (Config.DepthAugOut).
+	daOut int
+	opsV     hybrid.Operators
 	// unshared gives the augmented pass variables of its own (Sharing "none", Table 9's "w/o weight sharing").
 	unshared bool
 }
@@ -79,15 +87,25 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 			aug.Expand = cfg.AugExpand
 		}
 	}
-	net, err := models.New(m.WithMethod(method.Deploy), aug, cfg.Seed)
+	deployed := m.WithMethod(method.Deploy)
+	if cfg.DepthAug {
+		deployed = deployed.WithDepthAug()
+	}
+	s := &Session{Cfg: cfg, Method: method, Backend: backend, Ctx: context.New(), opsV: cfg.Ops,
+		deployed: deployed, aug: aug, nets: map[int]*models.Net{}}
+	s.phase = cfg.MutationPhase(deployed, 0, cfg.Schedule().TotalSteps)
+	s.daOut = cfg.DepthAugOut(deployed.DepthAugBlocks(), 0, cfg.Schedule().TotalSteps)
+	net, err := s.netFor(s.phase)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Cfg: cfg, Method: method, Net: net, Backend: backend, Ctx: context.New(), opsV: cfg.Ops}
+	s.Net = net
 	if method.Deploy == arch.MethodAdd {
 		// The adder recipe (AdderRecipe); an η set in code through cfg.Ops wins over the recipe's.
 		initStd, eta := cfg.adderParams()
-		net.AddInitStd = initStd
+		for _, n := range s.nets {
+			n.AddInitStd = initStd
+		}
 		if s.opsV.Add.Eta == 0 || cfg.AdderEta > 0 {
 			s.opsV.Add.Eta = eta
 		}
@@ -115,6 +133,57 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 	return s, nil
 }
 
+// netFor returns the network of a block-mutation phase, building it on first use.
+func (s *Session) netFor(phase int) (*models.Net, error) {
+	if n, ok := s.nets[phase]; ok {
+		return n, nil
+	}
+	n, err := models.New(mutated(s.deployed, phase), s.aug, s.Cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if s.Net != nil {
+		n.AddInitStd = s.Net.AddInitStd
+	}
+	s.nets[phase] = n
+	return n, nil
+}
+
+// syncPhase switches to the network of the block-mutation phase the next step is in, rebuilding the compiled
+// steps, when it changed.
+func (s *Session) syncPhase() error {
+	total := s.Cfg.Schedule().TotalSteps
+	phase := s.Cfg.MutationPhase(s.deployed, s.Step, total)
+	daOut := s.Cfg.DepthAugOut(s.deployed.DepthAugBlocks(), s.Step, total)
+	if phase == s.phase && daOut == s.daOut {
+		return nil
+	}
+	n, err := s.netFor(phase)
+	if err != nil {
+		return err
+	}
+	s.Net, s.phase, s.daOut, s.recal = n, phase, daOut, nil
+	s.build()
+	return nil
+}
+
+// TargetNet is the network that is exported and costed: the current phase's, without depth augmentation.
+func (s *Session) TargetNet() (*models.Net, error) {
+	if s.deployed.DepthAugBlocks() == 0 {
+		return s.Net, nil
+	}
+	n, err := models.New(s.Net.Arch.WithoutDepthAug(), s.aug, s.Cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	n.AddInitStd = s.Net.AddInitStd
+	return n, nil
+}
+
+// MutationPhase is the number of the target's layers that are multiplication-free now (all of them without
+// block mutation).
+func (s *Session) MutationPhase() int { return s.phase }
+
 // Ops is the operator configuration both passes use (kernels, weight remap, augmented operator).
 func (s *Session) Ops() hybrid.Operators { return s.opsV }
 
@@ -123,7 +192,7 @@ func (s *Session) ops() hybrid.Operators { return s.opsV }
 func (s *Session) build() {
 	cfg := s.Cfg
 	opt := &SGD{Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Schedule: cfg.Schedule()}
-	targetPass := models.Pass{Ops: s.ops()}
+	targetPass := models.Pass{Ops: s.ops(), DepthAugOut: s.daOut}
 	augPass := func(masks *Node) models.Pass {
 		return models.Pass{Augmented: true, Masks: masks, Ops: s.ops(), BNScope: models.AugStats}
 	}
@@ -174,6 +243,9 @@ func (s *Session) TrainStep(b *datasets.Batch, mode models.SampleMode) (StepResu
 	if b.Layout != datasets.NHWC {
 		return StepResult{}, fmt.Errorf("train: batches must be NHWC")
 	}
+	if err := s.syncPhase(); err != nil {
+		return StepResult{}, err
+	}
 	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
 	y := tensors.FromFlatDataAndDimensions(b.Labels, len(b.Labels))
 	args := []any{x, y}
@@ -193,6 +265,9 @@ func (s *Session) TrainStep(b *datasets.Batch, mode models.SampleMode) (StepResu
 // Evaluate returns the target's top-1 accuracy and mean loss over every batch of the loader (inference mode,
 // running statistics).
 func (s *Session) Evaluate(l *datasets.Loader) (acc, loss float64, err error) {
+	if err := s.syncPhase(); err != nil {
+		return 0, 0, err
+	}
 	it := l.Epoch(0)
 	defer it.Close()
 	var n, right int
@@ -224,9 +299,12 @@ func (s *Session) Evaluate(l *datasets.Loader) (acc, loss float64, err error) {
 // Recalibrate resets the target's batch-norm running statistics to their average over the loader's batches
 // (NetAug's reset_bn on a fixed training subset): the augmented passes polluted them during training.
 func (s *Session) Recalibrate(l *datasets.Loader) error {
+	if err := s.syncPhase(); err != nil {
+		return err
+	}
 	if s.recal == nil {
 		r, err := norm.NewRecalibrator(s.Backend, s.Ctx, func(ctx *context.Context, inputs []*Node) *Node {
-			return s.Net.Logits(ctx, inputs[0], models.Pass{Ops: s.ops()})
+			return s.Net.Logits(ctx, inputs[0], models.Pass{Ops: s.ops(), DepthAugOut: s.daOut})
 		})
 		if err != nil {
 			return err
