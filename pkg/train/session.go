@@ -53,7 +53,7 @@ type Session struct {
 	nets     map[int]*models.Net
 	// daOut is how many depth-augmentation blocks the target pass skips now (Config.DepthAugOut).
 	daOut int
-	opsV     hybrid.Operators
+	opsV  hybrid.Operators
 	// unshared gives the augmented pass variables of its own (Sharing "none", Table 9's "w/o weight sharing").
 	unshared bool
 }
