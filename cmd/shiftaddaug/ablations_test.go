@@ -57,13 +57,13 @@ func TestExperimentListAblations(t *testing.T) {
 		!strings.Contains(o, "| table9:direct trained | mbv2-w0.35 | shift | 1 | 50.00 ± 0.00 |") {
 		t.Errorf("list with runs:\n%s", o)
 	}
-	for _, name := range []string{"table7", "table8", "table10"} {
+	for _, name := range []string{"table7", "table8", "table10", "table11"} {
 		if code, o, e := run(t, "experiment", "--preset", name, "--list", "--quick", "--seeds", "1", "--out", dir); code != 0 || !strings.Contains(o, "| "+name+":") {
 			t.Errorf("%s: code %d %s %s", name, code, o, e)
 		}
 	}
-	code, _, e = run(t, "experiment", "--preset", "table11", "--list")
-	if code == 0 || !strings.Contains(e, "table8, table9, table10, reference or paper") {
+	code, _, e = run(t, "experiment", "--preset", "table12", "--list")
+	if code == 0 || !strings.Contains(e, "table9, table10, table11, reference or paper") {
 		t.Errorf("unknown preset: code %d %q", code, e)
 	}
 	if _, o, _ := run(t, "experiment", "--help"); !strings.Contains(o, "table10") {

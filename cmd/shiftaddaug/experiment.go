@@ -17,7 +17,7 @@ func init() {
 func runExperiment(args []string) error {
 	fs := newFlags("experiment", "--preset "+strings.Join(experiments.PresetNames, "|")+" [--seeds 1,2] [--out results] [--quick] [--list]")
 	preset := fs.String("preset", "mini", "preset: mini (Table 3's methods), table7 (HWS ablation), table8 (methods for weight tearing), "+
-		"table9 (weight sharing), table10 (HWS without augmentation), reference (a reference protocol: balanced Fashion-MNIST subset, pad-and-crop, 15 epochs, seven rows) or paper")
+		"table9 (weight sharing), table10 (HWS without augmentation), table11 (depth augmentation and block mutation on the reference protocol), reference (a reference protocol: balanced Fashion-MNIST subset, pad-and-crop, 15 epochs, seven rows) or paper")
 	seedList := fs.String("seeds", "1,2", "comma-separated seeds")
 	outDir := fs.String("out", "results", "results directory (finished runs are reused, interrupted ones resumed)")
 	quick := fs.Bool("quick", false, "tiny version of the preset (CI, notebooks)")
@@ -76,6 +76,10 @@ func runExperiment(args []string) error {
 	if len(p.Pairs) > 0 {
 		fmt.Fprintln(out)
 		experiments.WritePairedMarkdown(out, experiments.PairedDifferences(p, outs))
+	}
+	if p.Name == "table11" && len(p.Runs) > 0 {
+		fmt.Fprintln(out)
+		return experiments.WriteTable11Cost(out, p.Runs[0].Config.Res)
 	}
 	return nil
 }
