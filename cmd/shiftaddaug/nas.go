@@ -60,6 +60,9 @@ type nasBest struct {
 	Accuracy   float64    `json:"proxy_accuracy"`
 	DepthAug   []string   `json:"depth_aug_blocks"` // SubNet blocks that are not in the target
 	Generation int        `json:"generations"`
+	// Train is the train command line (data and schedule left to the user) that trains the best candidate with
+	// the augmentation the genome chose, as the proxy did, and exports its target.
+	Train string `json:"train_command"`
 }
 
 func nasSearch(args []string) error {
@@ -142,16 +145,7 @@ type proxyArgs struct {
 
 func (p proxyArgs) fitness(backend backends.Backend) nas.Fitness {
 	return func(_ context.Context, c nas.Candidate) (float64, error) {
-		if err := arch.Register(c.Target); err != nil {
-			return 0, err
-		}
-		args := []string{"--model", c.Target.Name, "--method", p.method, "--data", p.data, "--res", strconv.Itoa(c.Genome.Res),
-			"--epochs", strconv.Itoa(p.epochs), "--warmup", "0", "--train-limit", strconv.Itoa(p.trainLimit),
-			"--test-limit", strconv.Itoa(p.testLimit), "--seed", p.seed}
-		if p.trainLimit > 0 {
-			args = append(args, "--bn-calib", strconv.Itoa(min(p.trainLimit, train.DefaultConfig("", "").BNCalib)))
-		}
-		cfg, _, _, err := parseTrainFlags("nas search (proxy)", args)
+		cfg, err := p.config(c)
 		if err != nil {
 			return 0, err
 		}
@@ -162,6 +156,76 @@ func (p proxyArgs) fitness(backend backends.Backend) nas.Fitness {
 		fmt.Fprintf(errOut, "  %s: %.4f mJ, %.4f ms, proxy accuracy %.2f%%\n", c.Target.Name, c.Cost.EnergyMJ, c.Cost.LatencyMS, 100*r.FinalAcc)
 		return r.FinalAcc, nil
 	}
+}
+
+// config is the proxy training of a candidate. With an augmented method it trains what the genome describes
+// (§3.4): the SubNet, its depth-augmentation blocks phased out of the target (train's --depth-aug), the genome's
+// width and expand multiples as the augmentation lists (1, the midpoint, the multiple: evenly spaced as NetAug's),
+// and, for a multiplication-free target, block mutation over the genome's window. With a direct method it trains
+// the target alone. The fitness is the target's accuracy either way.
+func (p proxyArgs) config(c nas.Candidate) (train.Config, error) {
+	augmented := false
+	if tm, err := train.ParseMethod(p.method); err == nil {
+		augmented = tm.Augmented
+	}
+	model := c.Target
+	if augmented && c.Net != nil && c.Net.SubNet.DepthAugBlocks() > 0 {
+		model = c.Net.SubNet
+	}
+	if err := arch.Register(model); err != nil {
+		return train.Config{}, err
+	}
+	args := []string{"--model", model.Name, "--method", p.method, "--data", p.data, "--res", strconv.Itoa(c.Genome.Res),
+		"--epochs", strconv.Itoa(p.epochs), "--warmup", "0", "--train-limit", strconv.Itoa(p.trainLimit),
+		"--test-limit", strconv.Itoa(p.testLimit), "--seed", p.seed}
+	if p.trainLimit > 0 {
+		args = append(args, "--bn-calib", strconv.Itoa(min(p.trainLimit, train.DefaultConfig("", "").BNCalib)))
+	}
+	if augmented {
+		if model != c.Target {
+			args = append(args, "--depth-aug")
+		}
+		if p.method != "netaug" {
+			args = append(args, "--mutation-start", fmt.Sprint(c.Genome.Aug.MutationStart),
+				"--mutation-stop", fmt.Sprint(c.Genome.Aug.MutationStop))
+		}
+	}
+	cfg, _, _, err := parseTrainFlags("nas search (proxy)", args)
+	if err != nil {
+		return train.Config{}, err
+	}
+	if augmented {
+		w, e := c.Genome.Aug.Width, c.Genome.Aug.Expand
+		cfg.AugWidth, cfg.AugExpand = []float64{1, (1 + w) / 2, w}, []float64{1, (1 + e) / 2, e}
+	}
+	return cfg, nil
+}
+
+// fullRecipeCommand is the train command of the proxy's configuration without its short schedule: the file it
+// trains (the SubNet under depth augmentation, else the target) and the augmentation flags.
+func fullRecipeCommand(cfg train.Config, target, subnet string) string {
+	file := target
+	if cfg.DepthAug {
+		file = subnet
+	}
+	cmd := fmt.Sprintf("shiftaddaug train --arch %s --method %s --res %d", file, cfg.Method, cfg.Res)
+	if cfg.DepthAug {
+		cmd += " --depth-aug"
+	}
+	if cfg.MutationStop > 0 {
+		cmd += fmt.Sprintf(" --mutation-start %g --mutation-stop %g", cfg.MutationStart, cfg.MutationStop)
+	}
+	list := func(l []float64) string {
+		s := make([]string, len(l))
+		for i, v := range l {
+			s[i] = strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		return strings.Join(s, ",")
+	}
+	if len(cfg.AugWidth) > 0 {
+		cmd += " --aug-width " + list(cfg.AugWidth) + " --aug-expand " + list(cfg.AugExpand)
+	}
+	return cmd
 }
 
 // writeNASBest writes the best candidate's target and SubNet (pkg/arch files) and best.json, and prints a JSON line.
@@ -179,6 +243,15 @@ func writeNASBest(dir string, space nas.Space, budget nas.Budget, method string,
 	}
 	b := nasBest{Target: tp, SubNet: sp, Method: method, Genome: res.Best.Genome, Cost: res.Best.Cost, Budget: budget,
 		Accuracy: res.Best.Fitness, Generation: len(res.History), DepthAug: []string{}}
+	c, err := space.NewCandidate(res.Best.Genome)
+	if err != nil {
+		return err
+	}
+	cfg, err := proxyArgs{method: method, data: "fashion-mnist", epochs: 1, seed: "1"}.config(c)
+	if err != nil {
+		return err
+	}
+	b.Train = fullRecipeCommand(cfg, tp, sp)
 	for i, aug := range n.DepthAug {
 		if aug {
 			b.DepthAug = append(b.DepthAug, n.SubNet.Blocks[i].Name)

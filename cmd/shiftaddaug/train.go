@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -54,6 +55,8 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	alpha := fs.Float64("alpha", d.Alpha, "weight of the augmented loss (Eq. 3)")
 	smoothing := fs.Float64("label-smoothing", d.LabelSmoothing, "label smoothing")
 	stopW := fs.Int("stop-width-aug", 0, "last epochs with width augmentation off (expand only), as NetAug")
+	augWidth := fs.String("aug-width", "", "augmented methods: comma-separated width multipliers, the first 1 (the target), e.g. 1,1.8,2.6 (empty: the model's own)")
+	augExpand := fs.String("aug-expand", "", "augmented methods: comma-separated expand-ratio multipliers, the first 1 (empty: the model's own)")
 	trainLimit := fs.Int("train-limit", 0, "use a seeded subset of this many training images (0: all)")
 	testLimit := fs.Int("test-limit", 0, "use a seeded subset of this many test images (0: all)")
 	balanced := fs.Bool("balanced", false, "with --train-limit N: a class-balanced training subset, N/classes images per class, drawn with --subset-seed (the same for every method and --seed)")
@@ -120,6 +123,21 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
 	cfg.EvalEvery = *evalEvery
 	cfg.MutationStart, cfg.MutationStop, cfg.DepthAug, cfg.DepthAugStop = *mutStart, *mutStop, *depthAug, *depthAugStop
+	for _, l := range []struct {
+		flag, v string
+		dst     *[]float64
+	}{{"--aug-width", *augWidth, &cfg.AugWidth}, {"--aug-expand", *augExpand, &cfg.AugExpand}} {
+		if l.v == "" {
+			continue
+		}
+		for i, f := range strings.Split(l.v, ",") {
+			m, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || math.IsNaN(m) || math.IsInf(m, 0) || m < 1 || (i == 0 && m != 1) {
+				return none, "", false, fmt.Errorf("%s %q: want comma-separated multipliers >= 1, the first 1 (the target)", l.flag, l.v)
+			}
+			*l.dst = append(*l.dst, m)
+		}
+	}
 	cfg.Sharing = *sharing
 	if cfg.Sharing == "" && train.DefaultSharing(cfg.Method) != "plain" {
 		cfg.Sharing = train.DefaultSharing(cfg.Method)

@@ -33,13 +33,14 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{"--method", "base", "--mutation-start", "0.1", "--mutation-stop", "0.5"},
 		{"--depth-aug"},
 		{"--method", "augshift", "--depth-aug-stop", "0.3"},
+		{"--aug-width", "2,3"},
 	}
 	want := []string{`unknown augmentation "mixup"`, "--balanced needs --train-limit", "applies to balanced training subsets only",
 		`--subset-seed "x"`, "learning rate NaN: must be a finite number", "learning rate +Inf", "weight decay NaN", "alpha +Inf",
 		`unknown sort momentum policy "keep"`, `unknown adder recipe "big"`, "adder eta -1", "applies to the add and augadd methods only",
 		`unknown adder scale "sum"`, `unknown sort scope "all"`, "eval every -2 epochs: must be non-negative",
 		"want 0 <= --mutation-start < --mutation-stop", "method base has none", "method shift has none",
-		"without depth augmentation (--depth-aug)"}
+		"without depth augmentation (--depth-aug)", `--aug-width "2,3"`}
 	if _, err := datasets.Open("fashion-mnist", datasets.Options{}); err == nil {
 		// These need the dataset: its class count and image size.
 		cases = append(cases, []string{"--balanced", "--train-limit", "1005"}, []string{"--augment", "padcrop", "--res", "64"})
