@@ -13,11 +13,12 @@ func init() {
 }
 
 func runArch(args []string) error {
-	fs := newFlags("arch", "--model M [--res R] [--method base|shift|add] [--classes N]")
+	fs := newFlags("arch", "--model M [--res R] [--method base|shift|add] [--classes N] [--save FILE]")
 	model := fs.String("model", "", "model: "+strings.Join(arch.PaperModels, ", "))
 	res := fs.Int("res", arch.PaperRes, "input resolution (square)")
 	method := fs.String("method", "base", "operator method of the deployed network: base, shift, add")
 	classes := fs.Int("classes", arch.DefaultClasses, "number of classes")
+	save := fs.String("save", "", "also write the description as a model file (the format train --arch reads; e.g. for scripts/peer_netaug.py)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -32,6 +33,11 @@ func runArch(args []string) error {
 	ls, err := m.Layers(*res)
 	if err != nil {
 		return err
+	}
+	if *save != "" {
+		if err := arch.Save(*save, m); err != nil {
+			return err
+		}
 	}
 	c, err := m.Count(*res)
 	if err != nil {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 )
 
 // run runs one command line in-process and returns exit code, stdout and stderr.
@@ -45,5 +49,18 @@ func TestArchCommand(t *testing.T) {
 	}
 	if code, o, _ := run(t, "arch", "--help"); code != 0 || !strings.Contains(o, "--model") {
 		t.Errorf("arch --help: code %d output %q", code, o)
+	}
+	// --save writes the model file train --arch and scripts/peer_netaug.py read: the same model.
+	file := filepath.Join(t.TempDir(), "mbv2.json")
+	if code, _, e := run(t, "arch", "--model", "mbv2-w0.35", "--method", "shift", "--save", file); code != 0 {
+		t.Fatalf("arch --save: code %d, stderr %q", code, e)
+	}
+	got, err := arch.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := arch.Get("mbv2-w0.35", 100)
+	if !reflect.DeepEqual(got, want.WithMethod(arch.MethodShift)) {
+		t.Errorf("arch --save wrote %+v, want the zoo's mbv2-w0.35 with shift operators", got)
 	}
 }
