@@ -318,14 +318,43 @@ func (s *searcher) breed(rng *rand.Rand) ([]Genome, error) {
 			}
 			return Crossover(rng, parents[rng.IntN(nParents)], parents[rng.IntN(nParents)])
 		}
-		g, ok, _, err := s.within(draw)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			g = parents[rng.IntN(nParents)]
+		// A child already in this population or the last explores nothing: redraw it a few times (a small
+		// population with few effective genes otherwise fills up with copies). Only state that is fixed at the
+		// start of the generation counts, so that a search resumed mid-generation breeds the same children.
+		var g Genome
+		for try := 0; ; try++ {
+			c, ok, _, err := s.within(draw)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				c = parents[rng.IntN(nParents)]
+			}
+			g = c
+			if try == newChildTries || !s.met(pop, c) {
+				break
+			}
 		}
 		pop = append(pop, g)
 	}
 	return pop, nil
+}
+
+// newChildTries is how many times breed redraws a child it has met before.
+const newChildTries = 20
+
+// met reports whether g is in pop or in the last generation's population.
+func (s *searcher) met(pop []Genome, g Genome) bool {
+	key := g.Key()
+	for _, e := range s.st.Population {
+		if e.Genome.Key() == key {
+			return true
+		}
+	}
+	for _, p := range pop {
+		if p.Key() == key {
+			return true
+		}
+	}
+	return false
 }

@@ -174,3 +174,32 @@ func TestBudgetNoneMeets(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchExplores: a small population (6, two parents) with one block type still evaluates new candidates
+// every generation: children that copy a member of the population are redrawn (a search of this size once
+// evaluated one new candidate per generation, its population filled with copies of the best).
+func TestSearchExplores(t *testing.T) {
+	o := testOptions("")
+	o.Space = DefaultSpace(10, "shift")
+	o.Space.Resolutions = []int{32}
+	o.Budget = Budget{EnergyMJ: 0.08, LatencyMS: 0.015}
+	o.Population, o.Generations, o.Seed = 6, 4, 1
+	var calls []string
+	res, err := Search(context.Background(), o, genomeFitness(&calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(res.History); i++ {
+		// A child may still repeat an older generation's member (its fitness comes from the cache).
+		if n := res.History[i].Evaluations - res.History[i-1].Evaluations; n < 2 {
+			t.Errorf("generation %d evaluated %d new candidates of 4 children", i+1, n)
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range res.Population {
+		if seen[e.Genome.Key()] {
+			t.Errorf("the final population holds %s twice", e.Genome.ID())
+		}
+		seen[e.Genome.Key()] = true
+	}
+}
