@@ -3,8 +3,10 @@ package experiments
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/viz"
 	"github.com/shiftaddaug/shiftaddaug/sim"
 )
 
@@ -94,4 +96,58 @@ func WriteTable11Cost(w io.Writer, res int) error {
 		}
 	}
 	return nil
+}
+
+// Table11Chart draws the rows' mean accuracy at this scale beside the paper's CIFAR-100 values (right axis: the
+// two are on different tasks; compare the order of the rows, not the numbers).
+func Table11Chart(p Preset, outs []*RunOutcome) *viz.Chart {
+	sum := SummarizePreset(p, outs)
+	var cats []string
+	ours, paper := make([]float64, len(Table11Rows)), make([]float64, len(Table11Rows))
+	for i, r := range Table11Rows {
+		cats = append(cats, r.Label)
+		ours[i], paper[i] = math.NaN(), r.Paper
+		for _, s := range sum {
+			if s.Table == "table11:"+r.Key && s.Seeds > s.Diverged {
+				ours[i] = s.Mean
+			}
+		}
+	}
+	return viz.Bar(viz.Options{Title: "Table 11: depth augmentation and block mutation",
+		Subtitle: "augshift (HWS), mbv2-w0.35; this project's Fashion-MNIST reference protocol vs the paper's CIFAR-100",
+		YName: "this project, accuracy (%)", Y2Name: "paper, accuracy (%)"}, cats,
+		viz.Series{Name: "this project (mean over seeds)", Values: ours},
+		viz.Series{Name: "paper (CIFAR-100, searched targets)", Values: paper, RightAxis: true})
+}
+
+// WriteTable11Markdown writes the preset's summary: rows, paired differences against width & expand alone, and
+// the cost line.
+func WriteTable11Markdown(w io.Writer, p Preset, outs []*RunOutcome) error {
+	fmt.Fprintf(w, "| row | seeds | accuracy (%%) | paper, CIFAR-100 (%%) |\n|---|--:|--:|--:|\n")
+	sum := SummarizePreset(p, outs)
+	for _, r := range Table11Rows {
+		acc, seeds := "not run", 0
+		for _, s := range sum {
+			if s.Table != "table11:"+r.Key {
+				continue
+			}
+			seeds = s.Seeds
+			switch {
+			case s.Seeds == 0:
+			case s.Diverged == s.Seeds:
+				acc = "NaN (diverged)"
+			default:
+				acc = fmt.Sprintf("%.2f ± %.2f", s.Mean, s.Std)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %.2f |\n", r.Label, seeds, acc, r.Paper)
+	}
+	fmt.Fprintln(w)
+	WritePairedMarkdown(w, PairedDifferences(p, outs))
+	fmt.Fprintln(w)
+	res := 32
+	if len(p.Runs) > 0 {
+		res = p.Runs[0].Config.Res
+	}
+	return WriteTable11Cost(w, res)
 }
