@@ -115,7 +115,7 @@ func Table11Chart(p Preset, outs []*RunOutcome) *viz.Chart {
 	}
 	return viz.Bar(viz.Options{Title: "Table 11: depth augmentation and block mutation",
 		Subtitle: "augshift (HWS), mbv2-w0.35; this project's Fashion-MNIST reference protocol vs the paper's CIFAR-100",
-		YName: "this project, accuracy (%)", Y2Name: "paper, accuracy (%)"}, cats,
+		YName:    "this project, accuracy (%)", Y2Name: "paper, accuracy (%)"}, cats,
 		viz.Series{Name: "this project (mean over seeds)", Values: ours},
 		viz.Series{Name: "paper (CIFAR-100, searched targets)", Values: paper, RightAxis: true})
 }
