@@ -55,6 +55,10 @@ func TestNASSearchEndToEnd(t *testing.T) {
 		t.Errorf("resume: code %d, output %q, stderr %q", code, o, e)
 	}
 
+	// The resumed search may have found a better target: train the one best_target.json names now.
+	if target, err = arch.Load(filepath.Join(dir, "best_target.json")); err != nil {
+		t.Fatal(err)
+	}
 	code, o, e = run(t, "train", "--arch", filepath.Join(dir, "best_target.json"), "--method", "shift", "--epochs", "1",
 		"--train-limit", "100", "--test-limit", "50", "--bn-calib", "100")
 	if code != 0 || !strings.Contains(o, `"model":"`+target.Name+`"`) || !strings.Contains(o, `"res":32`) {
