@@ -81,6 +81,7 @@ func nasSearch(args []string) error {
 	proxyTrain := fs.Int("proxy-train-limit", 1000, "training images of the proxy training (seeded subset)")
 	proxyTest := fs.Int("proxy-test-limit", 500, "test images the proxy accuracy is measured on")
 	seed := fs.String("seed", "1", "random seed of the search and of the proxy trainings")
+	blockTypes := fs.String("block-types", "", "comma-separated operators a target block may take: mult, shift, add (empty: the method's alone; more than one searches hybrid targets, Table 6, trained with train --keep-ops)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -116,13 +117,24 @@ func nasSearch(args []string) error {
 	}
 	space := nas.DefaultSpace(ds.NumClasses, tm.Deploy)
 	space.Resolutions = resolutions
+	if *blockTypes != "" {
+		space.BlockTypes = nil
+		for _, f := range strings.Split(*blockTypes, ",") {
+			op, err := arch.ParseOp(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("--block-types %q: %w", *blockTypes, err)
+			}
+			space.BlockTypes = append(space.BlockTypes, op)
+		}
+	}
 	opts := nas.DefaultOptions(space, budget)
 	opts.Population, opts.Generations, opts.ParentsFraction, opts.MutateProb, opts.Seed, opts.Dir = *pop, *gens, *parents, *mutProb, s, *outDir
 	backend, err := engine.New()
 	if err != nil {
 		return err
 	}
-	proxy := proxyArgs{method: *method, data: *data, epochs: *proxyEpochs, trainLimit: *proxyTrain, testLimit: *proxyTest, seed: *seed}
+	proxy := proxyArgs{method: *method, data: *data, epochs: *proxyEpochs, trainLimit: *proxyTrain, testLimit: *proxyTest, seed: *seed,
+		keepOps: hybridSpace(space)}
 	opts.Progress = func(r nas.GenerationRecord) {
 		fmt.Fprintf(out, "generation %d/%d: best proxy accuracy %.2f%% (nas-%s, %.4f mJ, %.4f ms), %d candidates evaluated\n",
 			r.Generation, opts.Generations, 100*r.Best.Fitness, r.Best.Genome.ID(), r.Best.Cost.EnergyMJ, r.Best.Cost.LatencyMS, r.Evaluations)
@@ -141,6 +153,18 @@ func nasSearch(args []string) error {
 type proxyArgs struct {
 	method, data, seed            string
 	epochs, trainLimit, testLimit int
+	// keepOps trains each block with the operator its genome chose (a hybrid space) rather than the method's.
+	keepOps bool
+}
+
+// hybridSpace reports whether a target block may take an operator other than the deployed method's.
+func hybridSpace(s nas.Space) bool {
+	for _, op := range s.BlockTypes {
+		if op != s.Deploy.BlockOp() {
+			return true
+		}
+	}
+	return false
 }
 
 func (p proxyArgs) fitness(backend backends.Backend) nas.Fitness {
@@ -194,6 +218,7 @@ func (p proxyArgs) config(c nas.Candidate) (train.Config, error) {
 	if err != nil {
 		return train.Config{}, err
 	}
+	cfg.KeepOps = p.keepOps
 	if augmented {
 		w, e := c.Genome.Aug.Width, c.Genome.Aug.Expand
 		cfg.AugWidth, cfg.AugExpand = []float64{1, (1 + w) / 2, w}, []float64{1, (1 + e) / 2, e}
@@ -211,6 +236,9 @@ func fullRecipeCommand(cfg train.Config, target, subnet string) string {
 	cmd := fmt.Sprintf("shiftaddaug train --arch %s --method %s --res %d", file, cfg.Method, cfg.Res)
 	if cfg.DepthAug {
 		cmd += " --depth-aug"
+	}
+	if cfg.KeepOps {
+		cmd += " --keep-ops"
 	}
 	if cfg.MutationStop > 0 {
 		cmd += fmt.Sprintf(" --mutation-start %g --mutation-stop %g", cfg.MutationStart, cfg.MutationStop)
@@ -247,7 +275,7 @@ func writeNASBest(dir string, space nas.Space, budget nas.Budget, method string,
 	if err != nil {
 		return err
 	}
-	cfg, err := proxyArgs{method: method, data: "fashion-mnist", epochs: 1, seed: "1"}.config(c)
+	cfg, err := proxyArgs{method: method, data: "fashion-mnist", epochs: 1, seed: "1", keepOps: hybridSpace(space)}.config(c)
 	if err != nil {
 		return err
 	}

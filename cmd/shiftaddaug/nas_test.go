@@ -121,3 +121,32 @@ func TestNASBadInput(t *testing.T) {
 		t.Errorf("nas --help: code %d, %q", code, o)
 	}
 }
+
+// TestNASHybridSearch: with several block types the search's proxy trains each target with its own operators,
+// best.json says to train it with --keep-ops, and train --arch --keep-ops trains the hybrid target it wrote.
+func TestNASHybridSearch(t *testing.T) {
+	needFashionMNIST(t)
+	dir := filepath.Join(t.TempDir(), "search")
+	code, _, e := run(t, "nas", "search", "--budget-energy", "0.05", "--budget-latency", "0.01", "--population", "3",
+		"--generations", "1", "--method", "augshift", "--block-types", "mult,shift,add", "--res", "32",
+		"--proxy-train-limit", "64", "--proxy-test-limit", "50", "--out", dir)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, e)
+	}
+	best, err := os.ReadFile(filepath.Join(dir, "best.json"))
+	if err != nil || !strings.Contains(string(best), "--keep-ops") {
+		t.Fatalf("best.json (%v) does not train with --keep-ops:\n%s", err, best)
+	}
+	target, err := arch.Load(filepath.Join(dir, "best_target.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, o, e := run(t, "train", "--arch", filepath.Join(dir, "best_target.json"), "--keep-ops", "--method", "augshift",
+		"--epochs", "1", "--train-limit", "64", "--test-limit", "50", "--bn-calib", "64")
+	if code != 0 || !strings.Contains(o, `"model":"`+target.Name+`"`) {
+		t.Errorf("train --arch --keep-ops: code %d, output %q, stderr %q", code, o, e)
+	}
+	if code, _, e := run(t, "train", "--keep-ops", "--method", "augshift"); code == 0 || !strings.Contains(e, "give --arch FILE") {
+		t.Errorf("--keep-ops without --arch: code %d, stderr %q", code, e)
+	}
+}

@@ -66,6 +66,7 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	evalEvery := fs.Int("eval-every", 0, "evaluate the target every N epochs and after the last (0 or 1: every epoch)")
 	mutStart := fs.Float64("mutation-start", 0, "block mutation (§3.4): the fraction of training at which the target's first layer turns multiplication-free (the target starts multiplicative; with --mutation-stop)")
 	mutStop := fs.Float64("mutation-stop", 0, "block mutation: the fraction of training by which every target layer, shallow to deep, is multiplication-free")
+	keepOps := fs.Bool("keep-ops", false, "with --arch: train the file's own per-layer operators (a hybrid Mult/Shift/Add target, Table 6) instead of the method's; the method then only says whether training is augmented")
 	depthAug := fs.Bool("depth-aug", false, "depth augmentation (§3.4): one extra residual block per stage, trained in the augmented network, phased out of the target one by one, never exported (augmented methods)")
 	depthAugStop := fs.Float64("depth-aug-stop", 0, "with --depth-aug: the fraction of training by which every depth-augmentation block has left the target (0: 0.5)")
 	seed := fs.String("seed", "1", "random seed")
@@ -123,6 +124,10 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	cfg.StopWidthAugEpochs, cfg.TrainLimit, cfg.TestLimit, cfg.BNCalib, cfg.Seed = *stopW, *trainLimit, *testLimit, *calib, s
 	cfg.EvalEvery = *evalEvery
 	cfg.MutationStart, cfg.MutationStop, cfg.DepthAug, cfg.DepthAugStop = *mutStart, *mutStop, *depthAug, *depthAugStop
+	if *keepOps && *archFile == "" {
+		return none, "", false, fmt.Errorf("--keep-ops keeps the operators of a model file: give --arch FILE")
+	}
+	cfg.KeepOps = *keepOps
 	for _, l := range []struct {
 		flag, v string
 		dst     *[]float64

@@ -111,7 +111,7 @@ func (c Config) validateAdder() error {
 		return fmt.Errorf("unknown adder scale %q: want step or call", c.AdderScale)
 	}
 	if c.AdderRecipe != "" || c.AdderEta != 0 || c.AdderInitStd != 0 || c.AdderScale != "" {
-		if m, err := ParseMethod(c.Method); err == nil && m.Deploy != arch.MethodAdd {
+		if m, err := ParseMethod(c.Method); err == nil && m.Deploy != arch.MethodAdd && !c.KeepOps {
 			return fmt.Errorf("the adder recipe applies to the add and augadd methods only, not %s", c.Method)
 		}
 	}

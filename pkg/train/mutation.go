@@ -39,7 +39,7 @@ func (c Config) validateMutation() error {
 		return fmt.Errorf("block mutation from %g to %g: want 0 <= --mutation-start < --mutation-stop <= 1 (fractions of training)",
 			c.MutationStart, c.MutationStop)
 	}
-	if d, ok := arch.TargetMethod(c.Method); ok && d == arch.MethodBase {
+	if d, ok := arch.TargetMethod(c.Method); ok && d == arch.MethodBase && !c.KeepOps {
 		return fmt.Errorf("block mutation turns layers multiplication-free: method %s has none (use shift, augshift, add or augadd)", c.Method)
 	}
 	return nil

@@ -183,3 +183,58 @@ func TestDepthAugmentationTrains(t *testing.T) {
 		t.Fatalf("depth augmentation on shift: %v", err)
 	}
 }
+
+// TestKeepOpsTrainsHybridTarget: a model whose blocks use different operators (a searched hybrid target, Table 6)
+// trains with its own operators under KeepOps, augmented, and exports as a mixed target whose counts hold
+// multiplications, shifts and additions.
+func TestKeepOpsTrainsHybridTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	m, _ := arch.Get("mbv2-tiny", 4)
+	m = m.WithMethod(arch.MethodShift)
+	m.Name = "hybrid-test"
+	ops := []arch.Op{arch.Shift, arch.Add, arch.Mult}
+	for i := range m.Blocks {
+		m.Blocks[i].Op = ops[i%3]
+	}
+	if err := arch.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig("hybrid-test", "augshift")
+	cfg.Res, cfg.Batch, cfg.Epochs, cfg.WarmupEpochs, cfg.LR, cfg.KeepOps = 32, 16, 1, 0, 0.05, true
+	cfg.StepsPerEpoch = 4
+	s, err := NewSession(engine.MustNew(), cfg, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range s.Net.Arch.Blocks {
+		if b.Op != ops[i%3] {
+			t.Fatalf("block %d trains as %s, want its own %s", i, b.Op, ops[i%3])
+		}
+	}
+	if s.Net.AddInitStd == 0 {
+		t.Error("the Add blocks did not get the adder recipe's initialisation")
+	}
+	batch := quadrantBatch(rand.New(rand.NewPCG(1, 2)), cfg.Batch, cfg.Res)
+	for range 4 {
+		r, err := s.TrainStep(batch, models.SampleRandom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.IsNaN(r.LossTarget) || math.IsNaN(r.LossAug) {
+			t.Fatalf("loss %v / %v", r.LossTarget, r.LossAug)
+		}
+	}
+	e, err := s.ExportTarget(t.TempDir()+"/hybrid.json", export.Input{Res: cfg.Res, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := export.MethodOf(s.Net.Arch); got != "mixed" {
+		t.Errorf("exported method %q, want mixed (%v)", got, e != nil)
+	}
+	c, err := s.Net.Arch.Count(cfg.Res)
+	if err != nil || c.Mult == 0 || c.Shift == 0 || c.Add == 0 {
+		t.Errorf("hybrid target counts mult %d shift %d add %d (%v)", c.Mult, c.Shift, c.Add, err)
+	}
+}

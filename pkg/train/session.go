@@ -87,7 +87,10 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 			aug.Expand = cfg.AugExpand
 		}
 	}
-	deployed := m.WithMethod(method.Deploy)
+	deployed := m
+	if !cfg.KeepOps {
+		deployed = m.WithMethod(method.Deploy)
+	}
 	if cfg.DepthAug {
 		deployed = deployed.WithDepthAug()
 	}
@@ -100,7 +103,7 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 		return nil, err
 	}
 	s.Net = net
-	if method.Deploy == arch.MethodAdd {
+	if method.Deploy == arch.MethodAdd || cfg.KeepOps && hasAdd(deployed) {
 		// The adder recipe (AdderRecipe); an η set in code through cfg.Ops wins over the recipe's.
 		initStd, eta := cfg.adderParams()
 		for _, n := range s.nets {
@@ -131,6 +134,20 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 	s.opsV.AugMF = s.opsV.AugMF || cfg.AugMF
 	s.build()
 	return s, nil
+}
+
+// hasAdd reports whether any layer of m computes with adders.
+func hasAdd(m *arch.Model) bool {
+	ls, err := m.Layers(max(m.MinRes(), 32))
+	if err != nil {
+		return false
+	}
+	for _, l := range ls {
+		if l.Op == arch.Add {
+			return true
+		}
+	}
+	return false
 }
 
 // netFor returns the network of a block-mutation phase, building it on first use.
