@@ -83,11 +83,11 @@ type Config struct {
 	// DepthAug adds depth augmentation (§3.4) to the model: one residual block after each stage
 	// (arch.Model.WithDepthAug), trained inside the augmented network and phased out of the target one by one,
 	// shallow to deep, evenly until DepthAugStop (a fraction of training; 0: 0.5); never exported.
-	DepthAug     bool    `json:"depth_aug,omitempty"`
+	DepthAug bool `json:"depth_aug,omitempty"`
 	// KeepOps trains the model with its own per-layer operators (a searched hybrid target, Table 6) instead of
 	// the method's; the method then says whether training is augmented and which recipe its operators get (HWS
 	// for the multiplication-free slices of augshift, the adder recipe for any Add layer).
-	KeepOps bool `json:"keep_ops,omitempty"`
+	KeepOps      bool    `json:"keep_ops,omitempty"`
 	DepthAugStop float64 `json:"depth_aug_stop,omitempty"`
 	// Ops configures the operator kernels (not serialised: code, not data).
 	Ops hybrid.Operators `json:"-"`
