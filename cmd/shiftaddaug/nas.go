@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/shiftaddaug/shiftaddaug/datasets"
 	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/experiments"
 	"github.com/shiftaddaug/shiftaddaug/pkg/nas"
 	"github.com/shiftaddaug/shiftaddaug/pkg/train"
 )
@@ -33,6 +35,11 @@ const nasUsage = `Usage: shiftaddaug nas SUBCOMMAND [flags]
          is the target's test accuracy after a short proxy training. Progress per generation; rerun with the same
          --out to resume. Writes DIR/best_target.json and DIR/best_subnet.json (for 'train --arch FILE'), DIR/best.json
          (genome, costs, accuracy, which SubNet blocks are depth augmentation) and DIR/state.json.
+
+  table6 --search DIR [--run RUNDIR]... [--data NAME]
+         Table 6: the paper's rows (published, not rerun) and the best target of the search in DIR with its
+         Mult/Shift/Add counts and MACs (pkg/arch, at its resolution), and the final accuracy of each training run
+         of it (a train --dir), one row per run.
 `
 
 func runNAS(args []string) error {
@@ -43,11 +50,64 @@ func runNAS(args []string) error {
 		}
 		return nil
 	}
-	if args[0] == "search" {
+	switch args[0] {
+	case "search":
 		return nasSearch(args[1:])
+	case "table6":
+		return nasTable6(args[1:])
 	}
-	return fmt.Errorf("unknown subcommand %q: want search", args[0])
+	return fmt.Errorf("unknown subcommand %q: want search or table6", args[0])
 }
+
+// nasTable6 prints Table 6 with the searched target's rows.
+func nasTable6(args []string) error {
+	fs := newFlags("nas table6", "--search DIR [--run RUNDIR]...")
+	search := fs.String("search", "", "directory of a finished 'nas search' (its best_target.json); required")
+	var runs stringList
+	fs.Var(&runs, "run", "a 'train --dir' run of the searched target (repeatable): its final accuracy and method make a row")
+	data := fs.String("data", "fashion-mnist", "dataset the search and runs used (a label for the rows)")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *search == "" {
+		return fmt.Errorf("--search DIR is required: the --out of a finished 'nas search'")
+	}
+	target, err := arch.Load(filepath.Join(*search, "best_target.json"))
+	if err != nil {
+		return err
+	}
+	rows := []experiments.Table6Row{}
+	if len(runs) == 0 {
+		r, err := experiments.SearchedRow(*data, target.Name+" (searched, not trained)", target, target.Res, math.NaN())
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	for _, dir := range runs {
+		var st train.Result
+		b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &st)
+		}
+		if err != nil {
+			return fmt.Errorf("--run %s: %w (want the --dir of a finished 'train --arch' run)", dir, err)
+		}
+		r, err := experiments.SearchedRow(*data, fmt.Sprintf("%s, %s (this project)", target.Name, st.Config.Method), target, target.Res, 100*st.FinalAcc)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	experiments.WriteTable6Markdown(out, rows)
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // nasBest is DIR/best.json: what the search found, beyond the two model files.
 type nasBest struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +149,36 @@ func TestNASHybridSearch(t *testing.T) {
 	}
 	if code, _, e := run(t, "train", "--keep-ops", "--method", "augshift"); code == 0 || !strings.Contains(e, "give --arch FILE") {
 		t.Errorf("--keep-ops without --arch: code %d, stderr %q", code, e)
+	}
+}
+
+// TestNASTable6: the paper's rows labelled published, then the searched target with its counts and each run's
+// final accuracy; a missing --search or a --run without state.json is a one-line error.
+func TestNASTable6(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := arch.Get("mbv2-tiny", 10)
+	m = m.WithMethod(arch.MethodShift)
+	m.Name, m.Res = "nas-test", 32
+	if err := arch.Save(filepath.Join(dir, "best_target.json"), m); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "run")
+	os.MkdirAll(runDir, 0o755)
+	os.WriteFile(filepath.Join(runDir, "state.json"), []byte(`{"config":{"method":"shift"},"final_acc":0.8123}`), 0o644)
+	code, o, e := run(t, "nas", "table6", "--search", dir, "--run", runDir)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, e)
+	}
+	c, _ := m.Count(32)
+	for _, want := range []string{"| CIFAR100 | ShiftAddAug (Mult-free) | 160 | 0.13 | 33.5 | 33.6 | 74.61 | 1.0× | published |",
+		"| fashion-mnist | nas-test, shift (this project) | 32 | 0 |", "| 81.23 |", fmt.Sprintf("%.3f M MACs", float64(c.MACs)/1e6)} {
+		if !strings.Contains(o, want) {
+			t.Errorf("output lacks %q:\n%s", want, o)
+		}
+	}
+	for _, bad := range [][]string{{"nas", "table6"}, {"nas", "table6", "--search", dir, "--run", dir}} {
+		if code, _, e := run(t, bad...); code == 0 || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+			t.Errorf("%v: code %d, stderr %q", bad, code, e)
+		}
 	}
 }
