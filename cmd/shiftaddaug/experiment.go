@@ -17,7 +17,7 @@ func init() {
 func runExperiment(args []string) error {
 	fs := newFlags("experiment", "--preset "+strings.Join(experiments.PresetNames, "|")+" [--seeds 1,2] [--out results] [--quick] [--list]")
 	preset := fs.String("preset", "mini", "preset: mini (Table 3's methods), table7 (HWS ablation), table8 (methods for weight tearing), "+
-		"table9 (weight sharing), table10 (HWS without augmentation), table11 (depth augmentation and block mutation on the reference protocol), reference (a reference protocol: balanced Fashion-MNIST subset, pad-and-crop, 15 epochs, seven rows) or paper")
+		"table9 (weight sharing), table10 (HWS without augmentation), table11 (depth augmentation and block mutation on the reference protocol), scaling (the scaling study: images, epochs, resolution, MNIST), reference (a reference protocol: balanced Fashion-MNIST subset, pad-and-crop, 15 epochs, seven rows) or paper")
 	seedList := fs.String("seeds", "1,2", "comma-separated seeds")
 	outDir := fs.String("out", "results", "results directory (finished runs are reused, interrupted ones resumed)")
 	quick := fs.Bool("quick", false, "tiny version of the preset (CI, notebooks)")
@@ -84,8 +84,8 @@ func runExperiment(args []string) error {
 	return nil
 }
 
-// onlyRuns keeps the runs whose row key (the table label after its colon) or method is in the comma-separated
-// list only, in the order named; an empty list keeps all, a name that selects nothing is an error.
+// onlyRuns keeps the runs that a name in the comma-separated list only selects (see selects), in the order
+// named; an empty list keeps all, a name that selects nothing is an error.
 func onlyRuns(runs []experiments.RunSpec, only string) ([]experiments.RunSpec, error) {
 	if only == "" {
 		return runs, nil
@@ -94,11 +94,7 @@ func onlyRuns(runs []experiments.RunSpec, only string) ([]experiments.RunSpec, e
 	for _, name := range strings.Split(only, ",") {
 		found := false
 		for _, r := range runs {
-			key := r.Table
-			if i := strings.LastIndex(key, ":"); i >= 0 {
-				key = key[i+1:]
-			}
-			if name == key || name == r.Config.Method {
+			if selects(name, r) {
 				out = append(out, r)
 				found = true
 			}
@@ -108,6 +104,28 @@ func onlyRuns(runs []experiments.RunSpec, only string) ([]experiments.RunSpec, e
 		}
 	}
 	return out, nil
+}
+
+// selects reports whether name picks run r: its method, its row key (the table label after the preset's name,
+// e.g. "augshift-hws"), or any part of a row key with parts (the scaling study's "n20k:shift" is picked by
+// "n20k", "shift" and "n20k:shift").
+func selects(name string, r experiments.RunSpec) bool {
+	if name == r.Config.Method {
+		return true
+	}
+	_, key, _ := strings.Cut(r.Table, ":")
+	if key == "" {
+		key = r.Table
+	}
+	if name == key {
+		return true
+	}
+	for _, part := range strings.Split(key, ":") {
+		if name == part {
+			return true
+		}
+	}
+	return false
 }
 
 func parseSeeds(s string) ([]uint64, error) {

@@ -103,4 +103,22 @@ func TestOnlyRuns(t *testing.T) {
 	if _, err := onlyRuns(p.Runs, "bogus"); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("--only bogus: got %v, want an error naming it", err)
 	}
+	// The scaling study's row keys have two parts, cell and row: either part selects, and so does the pair.
+	sc := experiments.ScalingPreset([]uint64{1}, true)
+	for only, want := range map[string]string{
+		"n20k:augshift-hws": "scaling-mbv2-w0.35-n20k-augshift-hws-s1",
+		"e45":               "scaling-mbv2-w0.35-e45-shift-s1 scaling-mbv2-w0.35-e45-augshift-hws-s1 scaling-mbv2-w0.35-e45-base-s1 scaling-mbv2-w0.35-e45-netaug-s1",
+	} {
+		runs, err := onlyRuns(sc.Runs, only)
+		ids = nil
+		for _, r := range runs {
+			ids = append(ids, r.ID)
+		}
+		if err != nil || strings.Join(ids, " ") != want {
+			t.Errorf("scaling --only %s selected %v (%v), want %s", only, ids, err, want)
+		}
+	}
+	if runs, _ := onlyRuns(sc.Runs, "netaug"); len(runs) != len(experiments.ScalingCells) {
+		t.Errorf("scaling --only netaug selected %d runs, want one per cell", len(runs))
+	}
 }

@@ -429,7 +429,7 @@ func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
 }
 
 // PresetNames are the names PresetByName knows, in order.
-var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "table11", "reference", "paper"}
+var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "table11", "reference", "scaling", "paper"}
 
 // PresetByName returns the named preset: mini (Table 3's methods), an ablation (table7 ... table10, see
 // Ablations), reference (ReferencePreset) or paper.
@@ -443,6 +443,8 @@ func PresetByName(name string, seeds []uint64, quick bool) (Preset, error) {
 		return ReferencePreset(seeds, quick), nil
 	case "table11":
 		return Table11Preset(seeds, quick), nil
+	case "scaling":
+		return ScalingPreset(seeds, quick), nil
 	}
 	if a, ok := AblationByName(name); ok {
 		return AblationPreset(a, seeds, quick), nil
