@@ -77,6 +77,11 @@ func runExperiment(args []string) error {
 		fmt.Fprintln(out)
 		experiments.WritePairedMarkdown(out, experiments.PairedDifferences(p, outs))
 	}
+	if p.Name == "scaling" {
+		fmt.Fprintln(out, "\nThe scaling study, cell by cell:")
+		fmt.Fprintln(out)
+		experiments.WriteScalingMarkdown(out, p, outs)
+	}
 	if p.Name == "table11" && len(p.Runs) > 0 {
 		fmt.Fprintln(out)
 		return experiments.WriteTable11Cost(out, p.Runs[0].Config.Res)
