@@ -200,6 +200,12 @@ func ShiftLinear(x, w *Node, opts ConvOpts, sopts ShiftOpts) *Node {
 	return Linear(xq, wq, opts)
 }
 
+// WeightBits is the number of bits of a shift weight (Bits, or DefaultShiftBits when unset).
+func (o ShiftOpts) WeightBits() int { return o.bits() }
+
+// FracBits is the number of fraction bits of the activation quantiser (ActFracBits, or DefaultActFracBits).
+func (o ShiftOpts) FracBits() int { return o.fracBits() }
+
 func shiftInputs(x, w *Node, o ShiftOpts) (xq, wq *Node) {
 	xq = x
 	if !o.NoActQuant {

@@ -79,6 +79,7 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	sortMomentum := fs.String("sort-momentum", "reset", "what the channel sort does with the momentum of moved channels: reset (move it with the channel, zero it where a channel crossed the target boundary), follow (move it), netaug (leave it in place, as NetAug)")
 	adderRecipe := fs.String("adder-recipe", string(train.AdderLarge), "Add layers of add and augadd: large (adder weights N(0, 4²), adaptive-gradient η 4), addernet (AdderNet's N(0, 1), η 0.2) or kaiming (kaiming-uniform weights, η 0.2; this tool's setting before issue 13)")
 	adderScale := fs.String("adder-scale", "", "where AdderNet's adaptive gradient scaling acts in augadd: call (each pass's gradient on its own, the default) or step (once on each adder weight's gradient summed over the two passes, α-weighted); the same for add")
+	exactAugShift := fs.Bool("exact-aug-shift", false, "augmented pass of Shift layers as Eq. 4 is written (the target block a Shift operator with its inputs rounded to 16.16 fixed point, the rest multiplied, concatenated) instead of the default fused multiplication by a partly quantised weight (the same up to that rounding, 1.4x faster)")
 	adderEta := fs.Float64("adder-eta", 0, "η of AdderNet's adaptive gradient scaling of adder weights (0: the recipe's; AdderNet's is 0.2)")
 	adderInit := fs.Float64("adder-init", 0, "standard deviation of the N(0, std²) initial adder weights (0: the recipe's)")
 	if err := parseFlags(fs, args, false); err != nil {
@@ -159,6 +160,7 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 		cfg.AdderRecipe = train.AdderRecipe(*adderRecipe)
 	}
 	cfg.AdderEta, cfg.AdderInitStd, cfg.AdderScale = *adderEta, *adderInit, *adderScale
+	cfg.ExactAugShift = *exactAugShift
 	if err := cfg.Validate(); err != nil {
 		return none, "", false, err
 	}

@@ -42,6 +42,32 @@ type Operators struct {
 	// pass a full-size step of its own on the target's adder weights, whatever its weight α. (Per call trained
 	// augadd better in the screens of issue 13, so it stays the default.)
 	AdderStepScale bool
+	// ExactAugShift computes the augmented pass of Shift layers as Eq. 4 is written: the target block as a Shift
+	// operator of its own (its input channels rounded to fixed point), the augmented parts multiplied, the
+	// outputs concatenated. Without it (the default, see fusedShift) the pass is one multiplication whose target
+	// block of the weight is quantised, which differs only by the activation rounding (below 2^-FracBits).
+	ExactAugShift bool
+}
+
+// minFusedFracBits is the least activation precision at which fusedShift leaves the rounding out: its effect
+// on any input is then below 2^-12 of an activation's unit, far below a gradient step's.
+const minFusedFracBits = 12
+
+// fusedShift reports whether the augmented pass of a layer with operator op runs as one multiplication by a
+// weight whose target block is shift-quantised (and HWS-mapped), instead of Eq. 4's three operators and a
+// concatenation. A DeepShift-Q shift conv is a multiplication of quantised weights by activations rounded to
+// 2^-FracBits; the fused pass keeps the weights' quantisation exactly and leaves out only that rounding of the
+// target's input channels, and it saves the slices and concatenation of the activations (a fifth of the
+// augmented step) and two of three GEMMs. The target pass, the network that is exported, always quantises both.
+func (o Operators) fusedShift(op arch.Op) bool {
+	return op == arch.Shift && !o.AugMF && !o.ExactAugShift &&
+		(o.Shift.NoActQuant || o.Shift.FracBits() >= minFusedFracBits)
+}
+
+// shiftBlock returns the shift-quantised (and MFWeight-mapped) target block of a wide weight w, with the
+// straight-through gradient of kernels.ShiftWeight.
+func (o Operators) shiftBlock(w *Node) *Node {
+	return kernels.ShiftWeight(o.mfWeight(w, arch.Shift), o.Shift.WeightBits())
 }
 
 // AtLayer returns the operators for the layer whose variables live in ctx: MFWeightLayer, if set, bound to ctx
@@ -131,6 +157,16 @@ func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented boo
 	if o.AugMF {
 		return o.ConvOp(op, x, o.mfWeight(w, op), stride)
 	}
+	if o.fusedShift(op) {
+		wide := o.shiftBlock(Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out)))
+		if outWide > d.Out {
+			wide = Concatenate([]*Node{wide, Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(d.Out, outWide))}, 3)
+		}
+		if inWide > d.In {
+			wide = Concatenate([]*Node{wide, Slice(w, AxisRange(), AxisRange(), AxisRange(d.In, inWide), AxisRange())}, 2)
+		}
+		return o.ConvOp(arch.Mult, x, wide, stride)
+	}
 	xt := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, d.In))
 	wtt := Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out))
 	yt := o.ConvOp(op, xt, o.mfWeight(wtt, op), stride)
@@ -167,6 +203,11 @@ func Depthwise(o Operators, op arch.Op, x, w *Node, c, stride int, augmented boo
 	if wide == c || o.AugMF {
 		return o.DepthwiseOp(op, x, o.mfWeight(w, op), stride)
 	}
+	if o.fusedShift(op) {
+		wq := Concatenate([]*Node{o.shiftBlock(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c))),
+			Slice(w, AxisRange(), AxisRange(), AxisRange(c, wide))}, 2)
+		return o.DepthwiseOp(arch.Mult, x, wq, stride)
+	}
 	yt := o.DepthwiseOp(op, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, c)),
 		o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c)), op), stride)
 	ya := o.DepthwiseOp(arch.Mult, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(c, wide)),
@@ -193,6 +234,8 @@ func Linear(o Operators, op arch.Op, x, w, bias *Node, in int, augmented bool) *
 		y = o.LinearOp(arch.Mult, x, w)
 	case o.AugMF:
 		y = o.LinearOp(op, x, o.mfWeight(w, op))
+	case o.fusedShift(op) && inWide > in:
+		y = o.LinearOp(arch.Mult, x, Concatenate([]*Node{o.shiftBlock(Slice(w, AxisRange(0, in))), Slice(w, AxisRange(in, inWide))}, 0))
 	default:
 		y = o.LinearOp(op, Slice(x, AxisRange(), AxisRange(0, in)), o.mfWeight(Slice(w, AxisRange(0, in)), op))
 		if inWide > in {

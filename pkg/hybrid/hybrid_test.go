@@ -42,7 +42,7 @@ func TestConvEq4(t *testing.T) {
 		x := randTensor(1, 1, n, 6, 6, inW)
 		w := randTensor(2, 0.3, 3, 3, inW, outW)
 		outs := MustExecOnceN(backend, func(x, w *Node) []*Node {
-			var o Operators
+			o := Operators{ExactAugShift: true}
 			y := Conv(o, op, x, w, Dims{In: in, Out: out}, 2, true)
 			xt := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, in))
 			xa := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(in, inW))
@@ -76,7 +76,7 @@ func TestDepthwiseAndLinearEq4(t *testing.T) {
 	xf := randTensor(5, 1, 2, 6)
 	wf := randTensor(6, 0.3, 6, 4)
 	outs := MustExecOnceN(backend, func(x, w, xf, wf *Node) []*Node {
-		var o Operators
+		o := Operators{ExactAugShift: true}
 		y := Depthwise(o, arch.Shift, x, w, 4, 1, true)
 		want := Concatenate([]*Node{
 			o.DepthwiseOp(arch.Shift, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, 4)), Slice(w, AxisRange(), AxisRange(), AxisRange(0, 4)), 1),
@@ -166,5 +166,60 @@ func TestFitFCRecoversAffine(t *testing.T) {
 	}
 	if math.Abs(a-2) > 0.1 || math.Abs(c-0.01) > 0.005 {
 		t.Errorf("FitFC = %g·w + %g, want 2·w + 0.01", a, c)
+	}
+}
+
+// TestFusedShiftMatchesEq4: the fused augmented pass of Shift layers (one multiplication by a weight whose
+// target block is shift-quantised and HWS-mapped) equals Eq. 4's three operators, values and gradients, to
+// rounding when activations are not quantised, and within the activation rounding (2^-16 of an activation's
+// unit, times the weights it meets) when they are. The fused pass is the default; ExactAugShift is Eq. 4 as
+// written.
+func TestFusedShiftMatchesEq4(t *testing.T) {
+	backend := engine.MustNew()
+	hws := DefaultRemap().Func()
+	type layer struct {
+		name    string
+		x, w, r *tensors.Tensor
+		run     func(o Operators, x, w *Node) *Node
+	}
+	layers := []layer{
+		{"conv", randTensor(11, 1, 2, 6, 6, 5), randTensor(12, 0.3, 3, 3, 5, 6), randTensor(13, 1, 2, 3, 3, 6),
+			func(o Operators, x, w *Node) *Node { return Conv(o, arch.Shift, x, w, Dims{In: 3, Out: 4}, 2, true) }},
+		{"conv, wide output only", randTensor(14, 1, 2, 5, 5, 3), randTensor(15, 0.3, 1, 1, 3, 6), randTensor(16, 1, 2, 5, 5, 6),
+			func(o Operators, x, w *Node) *Node { return Conv(o, arch.Shift, x, w, Dims{In: 3, Out: 4}, 1, true) }},
+		{"depthwise", randTensor(17, 1, 2, 5, 5, 6), randTensor(18, 0.3, 3, 3, 6), randTensor(19, 1, 2, 5, 5, 6),
+			func(o Operators, x, w *Node) *Node { return Depthwise(o, arch.Shift, x, w, 4, 1, true) }},
+		{"linear", randTensor(20, 1, 3, 6), randTensor(21, 0.3, 6, 4), randTensor(22, 1, 3, 4),
+			func(o Operators, x, w *Node) *Node { return Linear(o, arch.Shift, x, w, nil, 4, true) }},
+	}
+	for _, l := range layers {
+		for _, noActQuant := range []bool{true, false} {
+			outs := MustExecOnceN(backend, func(x, w, r *Node) []*Node {
+				var res []*Node
+				for _, exact := range []bool{true, false} {
+					o := Operators{MFWeight: hws, ExactAugShift: exact}
+					o.Shift.NoActQuant = noActQuant
+					y := l.run(o, x, w)
+					g := Gradient(ReduceAllSum(Mul(y, r)), x, w)
+					res = append(res, y, g[0], g[1])
+				}
+				return res
+			}, l.x, l.w, l.r)
+			tol := 1e-9
+			if !noActQuant {
+				// The rounding moves each target input by under 2^-16; an output sums it over a receptive field's
+				// weights (27 here, |w_q| ≤ 1), a weight gradient over the batch's positions (up to 50, |r| ≲ 3).
+				tol = 64 * math.Ldexp(1, -16)
+			}
+			for i, what := range []string{"output", "input gradient", "weight gradient"} {
+				exact, fused := tensors.MustCopyFlatData[float64](outs[i]), tensors.MustCopyFlatData[float64](outs[3+i])
+				if d := maxAbsDiff(exact, fused); d > tol {
+					t.Errorf("%s, activations quantised %v: fused %s differs from Eq. 4 by %g (tolerance %g)", l.name, !noActQuant, what, d, tol)
+				}
+				if maxAbsDiff(exact, make([]float64, len(exact))) == 0 {
+					t.Errorf("%s: %s is all zero", l.name, what)
+				}
+			}
+		}
 	}
 }

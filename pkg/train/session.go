@@ -114,6 +114,7 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 		}
 		s.opsV.AdderStepScale = cfg.AdderScale == AdderScaleStep
 	}
+	s.opsV.ExactAugShift = s.opsV.ExactAugShift || cfg.ExactAugShift
 	sharing, _ := hybrid.ParseSharing(cfg.Sharing)
 	switch sharing {
 	case hybrid.SharePlain, hybrid.ShareNone:
