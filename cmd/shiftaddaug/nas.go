@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,32 +71,9 @@ func nasTable6(args []string) error {
 	if *search == "" {
 		return fmt.Errorf("--search DIR is required: the --out of a finished 'nas search'")
 	}
-	target, err := arch.Load(filepath.Join(*search, "best_target.json"))
+	rows, err := experiments.SearchedRows(*search, runs, *data)
 	if err != nil {
 		return err
-	}
-	rows := []experiments.Table6Row{}
-	if len(runs) == 0 {
-		r, err := experiments.SearchedRow(*data, target.Name+" (searched, not trained)", target, target.Res, math.NaN())
-		if err != nil {
-			return err
-		}
-		rows = append(rows, r)
-	}
-	for _, dir := range runs {
-		var st train.Result
-		b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-		if err == nil {
-			err = json.Unmarshal(b, &st)
-		}
-		if err != nil {
-			return fmt.Errorf("--run %s: %w (want the --dir of a finished 'train --arch' run)", dir, err)
-		}
-		r, err := experiments.SearchedRow(*data, fmt.Sprintf("%s, %s (this project)", target.Name, st.Config.Method), target, target.Res, 100*st.FinalAcc)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, r)
 	}
 	experiments.WriteTable6Markdown(out, rows)
 	return nil

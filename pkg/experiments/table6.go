@@ -1,10 +1,16 @@
 package experiments
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"path/filepath"
 
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
+	"github.com/shiftaddaug/shiftaddaug/pkg/train"
+	"github.com/shiftaddaug/shiftaddaug/pkg/viz"
 )
 
 // Table6Row is one row of Table 6 (searched models with hybrid operators): operation counts in millions, top-1
@@ -53,4 +59,53 @@ func WriteTable6Markdown(w io.Writer, searched []Table6Row) {
 		fmt.Fprintf(w, "| %s | %s | %d | %.3g | %.3g | %.3g | %s | %s | %s |\n", r.Dataset, r.Method, r.Res, r.Mult, r.Shift,
 			r.Add, acc, r.MACsCompare, r.Published)
 	}
+}
+
+// SearchedRows are the Table 6 rows of a finished search (searchDir: the --out of `nas search`, its
+// best_target.json) and of training runs of its target (runDirs: `train --dir` directories, each a row with its
+// method and final accuracy); with no runs, one row for the untrained target. dataset labels the rows.
+func SearchedRows(searchDir string, runDirs []string, dataset string) ([]Table6Row, error) {
+	target, err := arch.Load(filepath.Join(searchDir, "best_target.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(runDirs) == 0 {
+		r, err := SearchedRow(dataset, target.Name+" (searched, not trained)", target, target.Res, math.NaN())
+		if err != nil {
+			return nil, err
+		}
+		return []Table6Row{r}, nil
+	}
+	var rows []Table6Row
+	for _, dir := range runDirs {
+		var st train.Result
+		b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &st)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w (want the --dir of a finished 'train --arch' run)", dir, err)
+		}
+		r, err := SearchedRow(dataset, fmt.Sprintf("%s, %s (this project)", target.Name, st.Config.Method), target, target.Res, 100*st.FinalAcc)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// Table6Chart draws each row's Mult, Shift and Add counts (millions, log axis: the published models and the
+// searched one differ by two orders of magnitude), the paper's rows and then the searched ones.
+func Table6Chart(searched []Table6Row) *viz.Chart {
+	var cats []string
+	var mult, shift, add []float64
+	for _, r := range append(append([]Table6Row(nil), PaperTable6...), searched...) {
+		cats = append(cats, fmt.Sprintf("%s %s (%s)", r.Dataset, r.Method, r.Published))
+		mult, shift, add = append(mult, r.Mult), append(shift, r.Shift), append(add, r.Add)
+	}
+	return viz.Bar(viz.Options{Title: "Table 6: operations of searched models with hybrid operators",
+		Subtitle: "published rows from the paper (CIFAR, not rerun); this project's searched target at its resolution",
+		YName:    "operations (M, log)", LogY: true, Height: 560}, cats,
+		viz.Series{Name: "Mult", Values: mult}, viz.Series{Name: "Shift", Values: shift}, viz.Series{Name: "Add", Values: add})
 }
