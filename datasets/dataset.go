@@ -62,7 +62,8 @@ type Dataset struct {
 	// NumClasses and ClassNames describe the labels (for segmentation: the mask classes, background included).
 	NumClasses int
 	ClassNames []string
-	// Segmentation is true for voc: datasets: the splits implement MaskSource.
+	// Segmentation is true for voc: datasets and the derived fashion-seg / mnist-seg tasks: the splits
+	// implement MaskSource.
 	Segmentation bool
 	// Location says where the data was read from.
 	Location string
@@ -133,9 +134,11 @@ func (o Options) downloadDir() string {
 	return DefaultDir()
 }
 
-// Names lists the dataset names Open accepts (the two path forms with their PATH placeholder).
+// Names lists the dataset names Open accepts (the path forms with their PATH placeholder; the derived
+// segmentation tasks also take ":key=value,..." parameters, see ParseSegName).
 func Names() []string {
-	return []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder:PATH", "voc:PATH"}
+	return []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder:PATH", "voc:PATH",
+		FashionSegName, MNISTSegName}
 }
 
 // ErrNotFound is wrapped by Open's error when a dataset is not installed or downloaded here.
@@ -148,6 +151,8 @@ func Open(name string, opts Options) (*Dataset, error) {
 	switch {
 	case name == "fashion-mnist" || name == "mnist":
 		return openIDX(name, opts)
+	case strings.HasPrefix(name, FashionSegName) || strings.HasPrefix(name, MNISTSegName):
+		return OpenSegCanvases(name, opts)
 	case name == "cifar10" || name == "cifar100":
 		return openCIFAR(name, opts)
 	case strings.HasPrefix(name, "imagefolder:"):
