@@ -62,7 +62,7 @@ type Dataset struct {
 	// NumClasses and ClassNames describe the labels (for segmentation: the mask classes, background included).
 	NumClasses int
 	ClassNames []string
-	// Segmentation is true for voc: datasets and the derived fashion-seg / mnist-seg tasks: the splits
+	// Segmentation is true for voc: and openeds: datasets and the derived fashion-seg / mnist-seg tasks: the splits
 	// implement MaskSource.
 	Segmentation bool
 	// Location says where the data was read from.
@@ -138,7 +138,7 @@ func (o Options) downloadDir() string {
 // segmentation tasks also take ":key=value,..." parameters, see ParseSegName).
 func Names() []string {
 	return []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder:PATH", "voc:PATH",
-		FashionSegName, MNISTSegName}
+		"openeds:PATH", FashionSegName, MNISTSegName}
 }
 
 // ErrNotFound is wrapped by Open's error when a dataset is not installed or downloaded here.
@@ -159,6 +159,8 @@ func Open(name string, opts Options) (*Dataset, error) {
 		return OpenImageFolder(strings.TrimPrefix(name, "imagefolder:"), opts)
 	case strings.HasPrefix(name, "voc:"):
 		return OpenVOC(strings.TrimPrefix(name, "voc:"), opts)
+	case strings.HasPrefix(name, "openeds:"):
+		return OpenMaskFolder(strings.TrimPrefix(name, "openeds:"), opts)
 	}
 	return nil, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Names(), ", "))
 }

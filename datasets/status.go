@@ -61,7 +61,7 @@ func Available(name string, opts Options) (Availability, error) {
 // Fetch makes a fixed dataset available: it returns the dataset if it is already here, otherwise downloads
 // it into opts.Dir (default DefaultDir()) from its official source, verifies it and opens it.
 func Fetch(name string, opts Options) (*Dataset, error) {
-	if strings.HasPrefix(name, "imagefolder:") || strings.HasPrefix(name, "voc:") {
+	if strings.HasPrefix(name, "imagefolder:") || strings.HasPrefix(name, "voc:") || strings.HasPrefix(name, "openeds:") {
 		return nil, fmt.Errorf("%s is a local folder, there is nothing to fetch; open it by path", name)
 	}
 	if _, err := Available(name, opts); err != nil {

@@ -35,10 +35,11 @@ func VOCPalette() color.Palette {
 
 type vocPair struct{ img, mask string }
 
-// vocSource decodes VOC image/mask pairs on demand.
+// vocSource decodes image/mask pairs on demand (VOC folders and OpenEDS-style mask folders).
 type vocSource struct {
 	pairs    []vocPair
 	nClasses int
+	kind     string // error prefix: "voc" or "openeds"
 }
 
 func (s *vocSource) Len() int                   { return len(s.pairs) }
@@ -54,7 +55,7 @@ func (s *vocSource) Mask(i int) (Mask, error) {
 		return Mask{}, err
 	}
 	if cfg.Width != m.W || cfg.Height != m.H {
-		return Mask{}, fmt.Errorf("voc: mask %s is %dx%d but its image %s is %dx%d", s.pairs[i].mask, m.W, m.H, s.pairs[i].img, cfg.Width, cfg.Height)
+		return Mask{}, fmt.Errorf("%s: mask %s is %dx%d but its image %s is %dx%d", s.kind, s.pairs[i].mask, m.W, m.H, s.pairs[i].img, cfg.Width, cfg.Height)
 	}
 	return m, nil
 }
@@ -246,7 +247,7 @@ func OpenVOC(root string, opts Options) (*Dataset, error) {
 		}
 	}
 	return &Dataset{
-		Name: "voc:" + root, Train: &vocSource{train, len(classes)}, Test: &vocSource{test, len(classes)},
+		Name: "voc:" + root, Train: &vocSource{train, len(classes), "voc"}, Test: &vocSource{test, len(classes), "voc"},
 		Shape: Shape{C: 3}, NumClasses: len(classes), ClassNames: classes, Segmentation: true, Location: root,
 	}, nil
 }
