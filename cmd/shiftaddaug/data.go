@@ -35,7 +35,8 @@ const dataUsage = `Usage: shiftaddaug data list [--data-dir D]
        shiftaddaug data fetch NAME [--dir D] [--timeout 30s]
        shiftaddaug data show NAME [--n 16] [--split train|test] [--out FILE] [--seed S] [--data-dir D]
 
-Datasets: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH, voc:PATH`
+Datasets: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH, voc:PATH, openeds:PATH,
+fashion-seg, mnist-seg (derived segmentation canvases; options as fashion-seg:size=96,items=4,train=N,test=N,seed=S)`
 
 func runData(args []string) error {
 	if len(args) == 0 {
@@ -86,11 +87,13 @@ func dataList(args []string) error {
 	}
 	opts := datasets.Options{Dir: *dir}
 	fmt.Fprintf(out, "%-14s %-10s %s\n", "NAME", "STATUS", "WHERE")
+	verified := map[string]bool{}
 	for _, name := range datasets.FixedNames {
 		a, err := datasets.Available(name, opts)
 		if err != nil {
 			return err
 		}
+		verified[name] = a.Verified
 		switch {
 		case a.Verified:
 			fmt.Fprintf(out, "%-14s %-10s %s\n", name, "verified", a.Location)
@@ -108,6 +111,14 @@ func dataList(args []string) error {
 	}
 	fmt.Fprintf(out, "%-14s %-10s %s\n", "imagefolder:", "path", "give a folder of CLASS/IMAGE.jpg (Food-101, Pets, ImageNet layouts recognised)")
 	fmt.Fprintf(out, "%-14s %-10s %s\n", "voc:", "path", voc)
+	fmt.Fprintf(out, "%-14s %-10s %s\n", "openeds:", "path", "give a folder with images/ and masks/ PNGs paired by file stem (or train/ and validation/ holding both)")
+	for _, seg := range []struct{ name, src string }{{datasets.FashionSegName, "fashion-mnist"}, {datasets.MNISTSegName, "mnist"}} {
+		status := "derived"
+		if !verified[seg.src] {
+			status = "missing"
+		}
+		fmt.Fprintf(out, "%-14s %-10s segmentation canvases composed from %s items (not VOC); needs %s\n", seg.name, status, seg.src, seg.src)
+	}
 	fmt.Fprintf(out, "download folder: %s\n", firstNonEmpty(*dir, datasets.DefaultDir()))
 	return nil
 }

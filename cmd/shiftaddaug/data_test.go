@@ -23,7 +23,8 @@ func TestDataList(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"fashion-mnist  verified   " + datasets.FashionMNISTDebianDir, "mnist          verified", "cifar10        missing", "voc:"} {
+	for _, want := range []string{"fashion-mnist  verified   " + datasets.FashionMNISTDebianDir, "mnist          verified", "cifar10        missing", "voc:", "openeds:",
+		"fashion-seg    derived", "mnist-seg      derived"} {
 		if !strings.Contains(stdout, want) {
 			t.Fatalf("list output lacks %q (run scripts/setup if a dataset is missing):\n%s", want, stdout)
 		}
