@@ -25,6 +25,7 @@ type fileModel struct {
 	Blocks     []fileBlock `json:"blocks"`
 	Head       []fileConv  `json:"head,omitempty"`
 	Classifier fileLinear  `json:"classifier"`
+	Seg        *fileSeg    `json:"seg,omitempty"`
 	AugWidth   []float64   `json:"aug_width,omitempty"`
 	AugExpand  []float64   `json:"aug_expand,omitempty"`
 }
@@ -56,6 +57,15 @@ type fileBlock struct {
 	FirstInStage bool   `json:"first_in_stage,omitempty"`
 	Op           string `json:"op"`
 	DepthAug     bool   `json:"depth_aug,omitempty"`
+}
+
+// fileSeg is SegHead: the skip block's name and the head's four convs.
+type fileSeg struct {
+	Skip    string   `json:"skip"`
+	Inner   fileConv `json:"inner"`
+	Gate    fileConv `json:"gate"`
+	Out     fileConv `json:"out"`
+	SkipOut fileConv `json:"skip_out"`
 }
 
 type fileLinear struct {
@@ -90,6 +100,21 @@ func toFileConv(c Conv) fileConv {
 		OnPooled: c.OnPooled, Op: c.Op.String()}
 }
 
+func (f *fileSeg) model() (*SegHead, error) {
+	s := &SegHead{Skip: f.Skip}
+	for _, c := range []struct {
+		dst *Conv
+		src fileConv
+	}{{&s.Inner, f.Inner}, {&s.Gate, f.Gate}, {&s.Out, f.Out}, {&s.SkipOut, f.SkipOut}} {
+		v, err := c.src.model()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.src.Name, err)
+		}
+		*c.dst = v
+	}
+	return s, nil
+}
+
 func (f fileConv) model() (Conv, error) {
 	op, err := ParseOp(f.Op)
 	if err != nil {
@@ -114,6 +139,10 @@ func (m Model) MarshalJSON() ([]byte, error) {
 	}
 	for _, c := range m.Head {
 		f.Head = append(f.Head, toFileConv(c))
+	}
+	if s := m.Seg; s != nil {
+		f.Seg = &fileSeg{Skip: s.Skip, Inner: toFileConv(s.Inner), Gate: toFileConv(s.Gate), Out: toFileConv(s.Out),
+			SkipOut: toFileConv(s.SkipOut)}
 	}
 	return json.MarshalIndent(f, "", "  ")
 }
@@ -160,6 +189,11 @@ func (m *Model) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("classifier: %w", err)
 	}
 	r.Classifier = Linear{Name: f.Classifier.Name, In: f.Classifier.In, Out: f.Classifier.Out, Op: op}
+	if f.Seg != nil {
+		if r.Seg, err = f.Seg.model(); err != nil {
+			return fmt.Errorf("segmentation head: %w", err)
+		}
+	}
 	if err := r.Validate(); err != nil {
 		return err
 	}
@@ -176,7 +210,7 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("model name %q: must be one word", m.Name)
 	case m.Classes < 2:
 		return fmt.Errorf("classes %d: need at least 2", m.Classes)
-	case m.Classifier.Out != m.Classes:
+	case m.Seg == nil && m.Classifier.Out != m.Classes:
 		return fmt.Errorf("classifier has %d outputs for %d classes", m.Classifier.Out, m.Classes)
 	case len(m.Blocks) == 0:
 		return errors.New("no blocks")
@@ -217,10 +251,12 @@ func (m *Model) Validate() error {
 		return errors.New("stem: cannot run after pooling")
 	}
 	in := m.Stem.Out
+	blockOut := map[string]int{}
 	for _, b := range m.Blocks {
 		if err := unique(b.Name); err != nil {
 			return err
 		}
+		blockOut[b.Name] = b.Out
 		switch {
 		case b.In != in:
 			return fmt.Errorf("%s takes %d channels after a layer that gives %d", b.Name, b.In, in)
@@ -236,6 +272,17 @@ func (m *Model) Validate() error {
 			return fmt.Errorf("%s: an identity shortcut needs stride 1 and equal channels, not stride %d and %d→%d", b.Name, b.Stride, b.In, b.Out)
 		}
 		in = b.Out
+	}
+	if m.Seg != nil {
+		for _, c := range m.Seg.Convs() {
+			if err := unique(c.Name); err != nil {
+				return err
+			}
+		}
+		if err := m.validateSeg(in, blockOut); err != nil {
+			return err
+		}
+		return m.validateAug()
 	}
 	pooled := false
 	for _, c := range m.Head {
@@ -257,6 +304,11 @@ func (m *Model) Validate() error {
 	if m.Classifier.In != in {
 		return fmt.Errorf("%s takes %d features after a layer that gives %d", m.Classifier.Name, m.Classifier.In, in)
 	}
+	return m.validateAug()
+}
+
+// validateAug checks the augmentation lists and, when the model states its resolution, that its strides fit it.
+func (m *Model) validateAug() error {
 	for _, l := range []struct {
 		name string
 		v    []float64

@@ -22,6 +22,9 @@ type Model struct {
 	// Head are the 1x1 convolutions after the blocks. Those with OnPooled run after global average pooling.
 	Head       []Conv
 	Classifier Linear
+	// Seg, when set, makes the model a segmentation network (seg.go): its head replaces Head and Classifier,
+	// which are then empty.
+	Seg *SegHead
 	// AugWidth and AugExpand are the augmentation multipliers (NetAug): candidate widths are base×each factor,
 	// candidate expand ratios base×each factor. The first factor (1.0) is the target.
 	AugWidth  []float64
@@ -150,6 +153,7 @@ func (m *Model) Layers(res int) ([]Layer, error) {
 		}
 	}
 	conv(m.Stem)
+	hSkip := 0
 	for _, b := range m.Blocks {
 		if b.Expand {
 			ls = append(ls, Layer{Name: b.Name + ".expand", Kind: KindConv, Cin: b.In, Cout: b.Mid, Groups: 1, K: 1, Stride: 1,
@@ -168,6 +172,12 @@ func (m *Model) Layers(res int) ([]Layer, error) {
 		}
 		ls = append(ls, Layer{Name: b.Name + ".project", Kind: KindConv, Cin: b.Mid, Cout: b.Out, Groups: 1, K: 1, Stride: 1,
 			Hin: h, Hout: h, Op: EffectiveOp(b.Op, KindConv), BN: true, Act: ActNone})
+		if m.Seg != nil && b.Name == m.Seg.Skip {
+			hSkip = h
+		}
+	}
+	if m.Seg != nil {
+		return append(ls, m.Seg.layers(h, hSkip)...), nil
 	}
 	for _, c := range m.Head {
 		conv(c)
@@ -189,7 +199,13 @@ func (m *Model) WithMethod(method Method) *Model {
 	for i := range c.Head {
 		c.Head[i].Op = op
 	}
-	c.Classifier.Op = method.ClassifierOp()
+	if c.Seg == nil {
+		c.Classifier.Op = method.ClassifierOp()
+	}
+	if s := c.Seg; s != nil {
+		s.Inner.Op, s.Gate.Op = op, op
+		s.Out.Op, s.SkipOut.Op = method.ClassifierOp(), method.ClassifierOp()
+	}
 	return c
 }
 
@@ -197,6 +213,10 @@ func (m *Model) WithMethod(method Method) *Model {
 func (m *Model) WithClasses(n int) *Model {
 	c := m.Clone()
 	c.Classes = n
+	if c.Seg != nil {
+		c.Seg.Out.Out, c.Seg.SkipOut.Out = n, n
+		return c
+	}
 	c.Classifier.Out = n
 	return c
 }
@@ -208,6 +228,10 @@ func (m *Model) Clone() *Model {
 	c.Head = append([]Conv(nil), m.Head...)
 	c.AugWidth = append([]float64(nil), m.AugWidth...)
 	c.AugExpand = append([]float64(nil), m.AugExpand...)
+	if m.Seg != nil {
+		s := *m.Seg
+		c.Seg = &s
+	}
 	return &c
 }
 
