@@ -70,7 +70,7 @@ func (n *Net) targetMaskLen() int {
 	for _, h := range n.dims.Head {
 		t += h.Target
 	}
-	return t
+	return t + n.dims.segInner.Target
 }
 
 // Pass selects what Logits builds.
@@ -92,25 +92,13 @@ type Pass struct {
 // Logits builds the network on images x [N, H, W, 3] (NHWC) and returns the class logits [N, classes].
 // Training or inference follows ctx.IsTraining. Variables are created on first use and shared by both passes.
 func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
+	if n.Arch.Seg != nil {
+		panic(fmt.Errorf("models: %s is a segmentation model: use SegLogits", n.Arch.Name))
+	}
 	ctx = ctx.Checked(false)
 	b := &builder{net: n, ctx: ctx, pass: p, g: x.Graph()}
-	if p.Augmented && p.Masks == nil {
-		panic(fmt.Errorf("models: the augmented pass needs Pass.Masks"))
-	}
 	m, d := n.Arch, n.dims
-	h := b.conv(ctx.In(m.Stem.Name), x, m.Stem, channels{3, 3}, -1, d.Stem, d.stemMask)
-	in, inMask := d.Stem, d.stemMask
-	da := 0
-	for i, blk := range m.Blocks {
-		if blk.DepthAug {
-			da++
-			if !p.Augmented && da <= p.DepthAugOut {
-				continue
-			}
-		}
-		h = b.block(ctx.In(blk.Name), h, blk, d.Blocks[i])
-		in, inMask = d.Blocks[i].Out, d.Blocks[i].outMask
-	}
+	h, in, inMask := b.backbone(x, nil)
 	pooled := false
 	for i, c := range m.Head {
 		if c.OnPooled && !pooled {
@@ -129,6 +117,40 @@ func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
 	w := b.weight(cctx, "weights", []int{d.ClassIn.Wide, m.Classifier.Out}, initTruncNormal002)
 	bias := b.weight(cctx, "bias", []int{m.Classifier.Out}, initZero)
 	return hybrid.Linear(p.Ops.AtLayer(cctx), m.Classifier.Op, h, w, bias, d.ClassIn.Target, p.Augmented)
+}
+
+// backbone runs the stem and blocks on x and returns the last block's output with its channels and mask offset.
+// When tap names a block, tap.out receives that block's output (the segmentation head's skip input).
+func (b *builder) backbone(x *Node, tap *blockTap) (h *Node, out channels, outMask int) {
+	if b.pass.Augmented && b.pass.Masks == nil {
+		panic(fmt.Errorf("models: the augmented pass needs Pass.Masks"))
+	}
+	m, d := b.net.Arch, b.net.dims
+	h = b.conv(b.ctx.In(m.Stem.Name), x, m.Stem, channels{3, 3}, -1, d.Stem, d.stemMask)
+	out, outMask = d.Stem, d.stemMask
+	da := 0
+	for i, blk := range m.Blocks {
+		if blk.DepthAug {
+			da++
+			if !b.pass.Augmented && da <= b.pass.DepthAugOut {
+				continue
+			}
+		}
+		h = b.block(b.ctx.In(blk.Name), h, blk, d.Blocks[i])
+		out, outMask = d.Blocks[i].Out, d.Blocks[i].outMask
+		if tap != nil && blk.Name == tap.name {
+			tap.out, tap.ch, tap.mask = h, out, outMask
+		}
+	}
+	return h, out, outMask
+}
+
+// blockTap asks backbone for one block's output.
+type blockTap struct {
+	name string
+	out  *Node
+	ch   channels
+	mask int
 }
 
 type builder struct {

@@ -66,6 +66,9 @@ type dims struct {
 	Head     []channels
 	headMask []int
 	ClassIn  channels
+	// segInner is the segmentation head's inner (and gate) width, segMask its mask offset.
+	segInner channels
+	segMask  int
 	MaskLen  int
 }
 
@@ -112,6 +115,10 @@ func computeDims(m *arch.Model, a Aug) dims {
 		in = c
 	}
 	d.ClassIn = in
+	if s := m.Seg; s != nil {
+		d.segInner = channels{s.Inner.Out, wideOf(s.Inner.Out, mw)}
+		d.segMask = take(d.segInner.Wide)
+	}
 	d.MaskLen = off
 	return d
 }
@@ -171,6 +178,9 @@ func (n *Net) SampleMasks(rng *rand.Rand, mode SampleMode) []float32 {
 	}
 	for i, h := range n.Arch.Head {
 		set(d.headMask[i], arch.RoundHalfUp(float64(h.Out)*pick(n.Aug.Width, randomW)))
+	}
+	if s := n.Arch.Seg; s != nil {
+		set(d.segMask, arch.RoundHalfUp(float64(s.Inner.Out)*pick(n.Aug.Width, randomW)))
 	}
 	return mask
 }
