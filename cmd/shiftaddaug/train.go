@@ -33,7 +33,35 @@ func runTrain(args []string) error {
 	}
 	summary := map[string]any{"model": cfg.Model, "method": cfg.Method, "data": cfg.Data, "res": cfg.Res, "epochs": cfg.Epochs,
 		"final_acc": res0.FinalAcc, "best_acc": res0.BestAcc, "params": res0.Params, "seconds": res0.Seconds, "backend": res0.Backend}
+	if cfg.Segmentation() {
+		summary["task"], summary["final_miou"], summary["best_miou"] = cfg.Task, res0.FinalMIoU, res0.BestMIoU
+	}
 	return printJSONLine(summary)
+}
+
+// segDefaults applies --task: segmentation's own defaults for the flags not given (the derived fashion-seg
+// task at its 64x64 canvases, no label smoothing, the joint segmentation transforms instead of --augment's).
+func segDefaults(fs *flag.FlagSet, cfg *train.Config, task string) error {
+	if task != train.TaskSeg {
+		return fmt.Errorf("--task %q: want seg (or no --task for classification)", task)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cfg.Task = task
+	if !set["data"] {
+		cfg.Data = datasets.FashionSegName
+	}
+	if !set["res"] {
+		cfg.Res = 64
+	}
+	if !set["label-smoothing"] {
+		cfg.LabelSmoothing = 0
+	}
+	if set["augment"] {
+		return fmt.Errorf("--augment with --task seg: segmentation uses its joint image/mask transforms (random scale, crop, flip); drop --augment")
+	}
+	cfg.Augment = ""
+	return nil
 }
 
 // parseTrainFlags reads train's flags (also those of `bench run`, which runs what train runs) into a validated
@@ -42,10 +70,11 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	var none train.Config
 	d := train.DefaultConfig("mbv2-w0.35", "augshift")
 	fs := newFlags(name, "--model M --method X --data NAME [flags]")
+	task := fs.String("task", "", "seg: semantic segmentation (an LR-ASPP head, per-pixel loss, mIoU; --data fashion-seg, mnist-seg, voc:PATH or openeds:PATH; defaults --data fashion-seg, --res 64, --label-smoothing 0); empty: classification")
 	model := fs.String("model", d.Model, "model: "+strings.Join(arch.PaperModels, ", "))
 	archFile := fs.String("arch", "", "a model description file (pkg/arch JSON, as `nas search` writes) instead of --model; --res defaults to the file's")
 	method := fs.String("method", d.Method, "training method: "+strings.Join(arch.TrainingMethods, ", "))
-	data := fs.String("data", d.Data, "dataset: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH")
+	data := fs.String("data", d.Data, "dataset: fashion-mnist, mnist, cifar10, cifar100, imagefolder:PATH (with --task seg: fashion-seg, mnist-seg, voc:PATH, openeds:PATH)")
 	res := fs.Int("res", d.Res, "input resolution")
 	epochs := fs.Int("epochs", d.Epochs, "epochs")
 	batch := fs.Int("batch", d.Batch, "batch size")
@@ -161,6 +190,11 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	}
 	cfg.AdderEta, cfg.AdderInitStd, cfg.AdderScale = *adderEta, *adderInit, *adderScale
 	cfg.ExactAugShift = *exactAugShift
+	if *task != "" {
+		if err := segDefaults(fs, &cfg, *task); err != nil {
+			return none, "", false, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return none, "", false, err
 	}

@@ -15,6 +15,9 @@ type Config struct {
 	Model  string `json:"model"`
 	Method string `json:"method"` // base, netaug, shift, augshift, add, augadd
 	Data   string `json:"data"`
+	// Task is TaskSeg for semantic segmentation (the model gets arch's LR-ASPP head, a segmentation dataset,
+	// per-pixel loss, mIoU); empty for classification.
+	Task   string `json:"task,omitempty"`
 	Res    int    `json:"res"`
 	Epochs int    `json:"epochs"`
 	Batch  int    `json:"batch"`
@@ -158,6 +161,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("subset seed %d: applies to balanced training subsets only (--balanced)", c.SubsetSeed)
 	}
 	if err := c.validateMutation(); err != nil {
+		return err
+	}
+	if err := c.validateTask(); err != nil {
 		return err
 	}
 	if err := datasets.CheckAugment(c.Augment); err != nil {

@@ -32,7 +32,10 @@ type EpochRecord struct {
 	// Penalty is the mean of the loss terms the weight maps added (ShiftAddNAS's KL penalty), if any.
 	Penalty  float64 `json:"penalty,omitempty"`
 	TrainAcc float64 `json:"train_acc"`
-	TestAcc  float64 `json:"test_acc"`
+	// TestAcc is the top-1 accuracy, or for segmentation the pixel accuracy (of the labelled pixels).
+	TestAcc float64 `json:"test_acc"`
+	// MIoU is a segmentation run's test mIoU (datasets.Confusion.MeanIoU).
+	MIoU     float64 `json:"miou,omitempty"`
 	TestLoss float64 `json:"test_loss"`
 	LR       float64 `json:"lr"`
 	Seconds  float64 `json:"seconds"`
@@ -51,8 +54,11 @@ type Result struct {
 	History  []EpochRecord `json:"history"`
 	FinalAcc float64       `json:"final_acc"`
 	BestAcc  float64       `json:"best_acc"`
-	Seconds  float64       `json:"seconds"`
-	Params   int64         `json:"params"`
+	// FinalMIoU and BestMIoU are a segmentation run's last and best test mIoU.
+	FinalMIoU float64 `json:"final_miou,omitempty"`
+	BestMIoU  float64 `json:"best_miou,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	Params    int64   `json:"params"`
 }
 
 // RunOptions say where a run keeps its files and how it reports.
@@ -86,14 +92,17 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	if ds.Segmentation {
-		return nil, fmt.Errorf("dataset %s is a segmentation set; training trains classifiers", cfg.Data)
+	if ds.Segmentation && !cfg.Segmentation() {
+		return nil, fmt.Errorf("dataset %s is a segmentation set: train it with --task seg", cfg.Data)
+	}
+	if cfg.Segmentation() && !ds.Segmentation {
+		return nil, fmt.Errorf("segmentation needs a segmentation dataset (fashion-seg, mnist-seg, voc:PATH, openeds:PATH), not %s", cfg.Data)
 	}
 	trainIdx, err := TrainIndices(ds, cfg)
 	if err != nil {
 		return nil, err
 	}
-	trainT, evalT, err := datasets.Transforms(ds, cfg.Res, cfg.Augment)
+	trainT, evalT, err := transforms(ds, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +176,13 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 					return nil, err
 				}
 			}
-			rec.TestAcc, rec.TestLoss, err = s.Evaluate(testLoader)
+			if cfg.Segmentation() {
+				var sm SegMetrics
+				sm, err = s.EvaluateSeg(testLoader)
+				rec.TestAcc, rec.TestLoss, rec.MIoU = sm.PixelAcc, sm.Loss, sm.MIoU
+			} else {
+				rec.TestAcc, rec.TestLoss, err = s.Evaluate(testLoader)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -180,6 +195,9 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 			sorted = fmt.Sprintf(", sort replaced %.1f%% of the target", 100*rec.SortReplaced)
 		}
 		testAcc := fmt.Sprintf("test acc %.2f%%", 100*rec.TestAcc)
+		if cfg.Segmentation() {
+			testAcc = fmt.Sprintf("test mIoU %.2f%%, pixel acc %.2f%%", 100*rec.MIoU, 100*rec.TestAcc)
+		}
 		if rec.NotEvaluated {
 			testAcc = "not evaluated"
 		}
@@ -202,6 +220,9 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	res.BestAcc = BestAcc(res.History)
 	if n := len(res.History); n > 0 {
 		res.FinalAcc = res.History[n-1].TestAcc
+		if cfg.Segmentation() {
+			res.FinalMIoU, res.BestMIoU = res.History[n-1].MIoU, BestMIoU(res.History)
+		}
 	}
 	if err := s.syncPhase(); err != nil {
 		return nil, err
@@ -290,7 +311,11 @@ func trainEpoch(s *Session, l *datasets.Loader, epoch int, progress io.Writer) (
 		rec.LossAug += r.LossAug
 		rec.Penalty += r.Penalty
 		right += r.Correct
-		n += b.Size()
+		if r.Seen > 0 {
+			n += r.Seen
+		} else {
+			n += b.Size()
+		}
 		steps++
 		if progress != nil && (steps%20 == 0 || steps == l.NumBatches()) {
 			fmt.Fprintf(progress, "\r  epoch %d: step %d/%d, loss %.4f   ", epoch+1, steps, l.NumBatches(), rec.LossTarget/float64(steps))

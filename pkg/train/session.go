@@ -74,6 +74,11 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Segmentation() {
+		if m, err = m.WithSegHead(classes, 0); err != nil {
+			return nil, err
+		}
+	}
 	if min := m.MinRes(); cfg.Res < min {
 		return nil, fmt.Errorf("resolution %d is too small for %s: its strides need at least %d", cfg.Res, m.Name, min)
 	}
@@ -219,8 +224,8 @@ func (s *Session) build() {
 		x, labels := inputs[0], inputs[1]
 		g := x.Graph()
 		ctx.SetTraining(g, true)
-		logits := s.Net.Logits(ctx, x, targetPass)
-		lossT := SmoothedCrossEntropy(logits, labels, cfg.LabelSmoothing)
+		logits := s.forward(ctx, x, targetPass)
+		lossT := s.loss(logits, labels)
 		total, lossA := lossT, ScalarZero(g, lossT.DType())
 		// Loss terms the weight maps added (ShiftAddNAS's KL penalty), counted once: from the target pass, whose
 		// multiplication-free weights are the same slices the augmented pass maps again.
@@ -235,13 +240,21 @@ func (s *Session) build() {
 			if s.unshared {
 				actx = ctx.In(UnsharedScope)
 			}
-			logitsA := s.Net.Logits(actx, x, augPass(inputs[2]))
-			lossA = SmoothedCrossEntropy(logitsA, labels, cfg.LabelSmoothing)
+			logitsA := s.forward(actx, x, augPass(inputs[2]))
+			lossA = s.loss(logitsA, labels)
 			total = Add(total, MulScalar(lossA, cfg.Alpha))
 		}
 		opt.UpdateGraph(ctx, g, total)
-		return []*Node{lossT, lossA, correct(logits, labels), ConvertDType(penalty, lossT.DType())}
+		right, seen := correct(logits, labels), ScalarZero(g, lossT.DType())
+		if cfg.Segmentation() {
+			right, seen = segCorrect(logits, labels)
+		}
+		return []*Node{lossT, lossA, right, ConvertDType(penalty, lossT.DType()), seen}
 	})
+	if cfg.Segmentation() {
+		s.evalExec = s.buildSegEval(targetPass)
+		return
+	}
 	s.evalExec = context.MustNewExec(s.Backend, s.Ctx, func(ctx *context.Context, x, labels *Node) (*Node, *Node) {
 		logits := s.Net.Logits(ctx, x, targetPass)
 		return correct(logits, labels), SmoothedCrossEntropy(logits, labels, 0)
@@ -254,6 +267,9 @@ type StepResult struct {
 	// Penalty is the loss terms the weight maps added (ShiftAddNAS's KL penalty), not in LossTarget.
 	Penalty float64
 	Correct int
+	// Seen is what Correct counts out of: the batch's labelled pixels for segmentation, 0 (the batch size)
+	// for classification.
+	Seen int
 }
 
 // TrainStep runs one optimizer step on a batch (NHWC images).
@@ -265,24 +281,31 @@ func (s *Session) TrainStep(b *datasets.Batch, mode models.SampleMode) (StepResu
 		return StepResult{}, err
 	}
 	x := tensors.FromFlatDataAndDimensions(b.Images, b.Shape[:]...)
-	y := tensors.FromFlatDataAndDimensions(b.Labels, len(b.Labels))
+	y, err := s.batchLabels(b)
+	if err != nil {
+		return StepResult{}, err
+	}
 	args := []any{x, y}
 	if s.Method.Augmented {
 		rng := rand.New(rand.NewPCG(s.Cfg.Seed, 0x6d61736b^uint64(s.Step)))
 		args = append(args, tensors.FromFlatDataAndDimensions(s.Net.SampleMasks(rng, mode), s.Net.MaskLen()))
 	}
 	var outs []*tensors.Tensor
-	err := tryCatch(func() { outs = s.stepExec.MustExec(args...) })
+	err = tryCatch(func() { outs = s.stepExec.MustExec(args...) })
 	if err != nil {
 		return StepResult{}, fmt.Errorf("training step %d: %w", s.Step, err)
 	}
 	s.Step++
-	return StepResult{LossTarget: scalar(outs[0]), LossAug: scalar(outs[1]), Correct: int(scalar(outs[2])), Penalty: scalar(outs[3])}, nil
+	return StepResult{LossTarget: scalar(outs[0]), LossAug: scalar(outs[1]), Correct: int(scalar(outs[2])), Penalty: scalar(outs[3]),
+		Seen: int(scalar(outs[4]))}, nil
 }
 
 // Evaluate returns the target's top-1 accuracy and mean loss over every batch of the loader (inference mode,
 // running statistics).
 func (s *Session) Evaluate(l *datasets.Loader) (acc, loss float64, err error) {
+	if s.Cfg.Segmentation() {
+		return 0, 0, fmt.Errorf("evaluating: %s/%s is a segmentation run: use EvaluateSeg", s.Cfg.Model, s.Cfg.Method)
+	}
 	if err := s.syncPhase(); err != nil {
 		return 0, 0, err
 	}
@@ -322,7 +345,7 @@ func (s *Session) Recalibrate(l *datasets.Loader) error {
 	}
 	if s.recal == nil {
 		r, err := norm.NewRecalibrator(s.Backend, s.Ctx, func(ctx *context.Context, inputs []*Node) *Node {
-			return s.Net.Logits(ctx, inputs[0], models.Pass{Ops: s.ops(), DepthAugOut: s.daOut})
+			return s.forward(ctx, inputs[0], models.Pass{Ops: s.ops(), DepthAugOut: s.daOut})
 		})
 		if err != nil {
 			return err
