@@ -162,6 +162,9 @@ func (r *Runner) Logits(x []float32, n, h, w int) ([]float32, error) {
 		return nil, fmt.Errorf("deploy: %d values for %d images of %dx%d with 3 channels (want %d)", len(x), n, h, w, n*h*w*3)
 	}
 	a := r.m.Arch
+	if a.Seg != nil {
+		return nil, fmt.Errorf("deploy: %s is a segmentation model: use SegLogits", a.Name)
+	}
 	t := fmap{N: n, H: h, W: w, C: 3, D: x}
 	t = r.conv(a.Stem.Name, t, a.Stem.Act)
 	for _, b := range a.Blocks {

@@ -52,8 +52,18 @@ type archJSON struct {
 	Blocks     []blockJSON `json:"blocks"`
 	Head       []convJSON  `json:"head"`
 	Classifier linearJSON  `json:"classifier"`
+	Seg        *segJSON    `json:"seg,omitempty"`
 	AugWidth   []float64   `json:"aug_width,omitempty"`
 	AugExpand  []float64   `json:"aug_expand,omitempty"`
+}
+
+// segJSON is arch.SegHead: the skip block and the head's four convs.
+type segJSON struct {
+	Skip    string   `json:"skip"`
+	Inner   convJSON `json:"inner"`
+	Gate    convJSON `json:"gate"`
+	Out     convJSON `json:"out"`
+	SkipOut convJSON `json:"skip_out"`
 }
 
 var allOps = []arch.Op{arch.Mult, arch.Shift, arch.Add}
@@ -101,6 +111,10 @@ func archToJSON(m *arch.Model) archJSON {
 	for _, c := range m.Head {
 		j.Head = append(j.Head, convToJSON(c))
 	}
+	if s := m.Seg; s != nil {
+		j.Seg = &segJSON{Skip: s.Skip, Inner: convToJSON(s.Inner), Gate: convToJSON(s.Gate), Out: convToJSON(s.Out),
+			SkipOut: convToJSON(s.SkipOut)}
+	}
 	return j
 }
 
@@ -147,6 +161,17 @@ func archFromJSON(j archJSON) (*arch.Model, error) {
 		return nil, fmt.Errorf("classifier: %w", err)
 	}
 	m.Classifier = arch.Linear{Name: j.Classifier.Name, In: j.Classifier.In, Out: j.Classifier.Out, Op: op}
+	if j.Seg != nil {
+		m.Seg = &arch.SegHead{Skip: j.Seg.Skip}
+		for _, c := range []struct {
+			dst *arch.Conv
+			src convJSON
+		}{{&m.Seg.Inner, j.Seg.Inner}, {&m.Seg.Gate, j.Seg.Gate}, {&m.Seg.Out, j.Seg.Out}, {&m.Seg.SkipOut, j.Seg.SkipOut}} {
+			if *c.dst, err = convFromJSON(c.src); err != nil {
+				return nil, fmt.Errorf("segmentation head: %w", err)
+			}
+		}
+	}
 	if err := CheckArch(m); err != nil {
 		return nil, err
 	}
@@ -188,6 +213,13 @@ func CheckArch(m *arch.Model) error {
 			return fmt.Errorf("layer %s: %d output channels", c.Name, c.Out)
 		}
 		return geom(c.Name, c.K, c.Stride)
+	}
+	if m.Seg != nil {
+		// A segmentation head is checked against its blocks by arch's own validation.
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		return nil
 	}
 	if m.Classes < 2 || m.Classifier.Out != m.Classes {
 		return fmt.Errorf("model %s: %d classes with a classifier of %d outputs", m.Name, m.Classes, m.Classifier.Out)

@@ -60,6 +60,12 @@ func Specs(m *arch.Model) []LayerSpec {
 	for _, c := range m.Head {
 		conv(c.Name, c.Op, c.K, c.Stride, c.In, c.Out, c.Bias, c.BN)
 	}
+	if m.Seg != nil { // the segmentation head replaces head convs and classifier
+		for _, c := range m.Seg.Convs() {
+			conv(c.Name, c.Op, c.K, c.Stride, c.In, c.Out, c.Bias, c.BN)
+		}
+		return ls
+	}
 	cl := m.Classifier
 	ls = append(ls, LayerSpec{Scope: cl.Name, Kind: arch.KindLinear, Op: cl.Op, K: 1, Stride: 1, In: cl.In, Out: cl.Out, Bias: true})
 	return ls
