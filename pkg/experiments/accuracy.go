@@ -429,7 +429,7 @@ func SummarizePreset(p Preset, outs []*RunOutcome) []RowSummary {
 }
 
 // PresetNames are the names PresetByName knows, in order.
-var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "table11", "reference", "scaling", "paper"}
+var PresetNames = []string{"mini", "table7", "table8", "table9", "table10", "table11", "reference", "scaling", "table5", "paper"}
 
 // PresetByName returns the named preset: mini (Table 3's methods), an ablation (table7 ... table10, see
 // Ablations), reference (ReferencePreset) or paper.
@@ -445,6 +445,8 @@ func PresetByName(name string, seeds []uint64, quick bool) (Preset, error) {
 		return Table11Preset(seeds, quick), nil
 	case "scaling":
 		return ScalingPreset(seeds, quick), nil
+	case "table5":
+		return Table5Preset(seeds, quick), nil
 	}
 	if a, ok := AblationByName(name); ok {
 		return AblationPreset(a, seeds, quick), nil

@@ -72,11 +72,11 @@ func Load(backend backends.Backend, dir string, dataOpts datasets.Options) (l *L
 	if err != nil {
 		return nil, err
 	}
-	if ds.Segmentation {
-		return nil, fmt.Errorf("dataset %s is a segmentation set; training trains classifiers", cfg.Data)
+	if ds.Segmentation != cfg.Segmentation() {
+		return nil, fmt.Errorf("%s: dataset %s does not fit the run's task %q", statePath, cfg.Data, cfg.Task)
 	}
 	l = &Loaded{Dir: dir, State: state, Data: ds}
-	trainT, evalT, err := datasets.Transforms(ds, cfg.Res, cfg.Augment)
+	trainT, evalT, err := transforms(ds, cfg)
 	if err != nil {
 		return nil, err
 	}
