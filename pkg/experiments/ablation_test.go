@@ -98,7 +98,7 @@ func TestAblationPresets(t *testing.T) {
 	if !hasRun(t7, shared["table7-mbv2-w0.35-aug-with-shift-s1"]) {
 		t.Error("Table 9's w/ weight sharing is not Table 7's aug with shift run")
 	}
-	if _, err := PresetByName("table12", nil, true); err == nil || !strings.Contains(err.Error(), "table9, table10, table11, reference or paper") {
+	if _, err := PresetByName("table12", nil, true); err == nil || !strings.Contains(err.Error(), PresetNamesList()) || !strings.HasSuffix(err.Error(), " or paper") {
 		t.Errorf("unknown preset: %v", err)
 	}
 }
