@@ -83,7 +83,7 @@ func (m *Model) WithSegHead(classes, inner int) (*Model, error) {
 // Convs lists the head's convs in the order Layers flattens them.
 func (s *SegHead) Convs() []Conv { return []Conv{s.Inner, s.Gate, s.Out, s.SkipOut} }
 
-// segLayers flattens the head: Inner, Gate (on the pooled map) and Out at the last block's resolution h,
+// layers flattens the head: Inner, Gate (on the pooled map) and Out at the last block's resolution h,
 // SkipOut at the skip block's hSkip.
 func (s *SegHead) layers(h, hSkip int) []Layer {
 	var ls []Layer
