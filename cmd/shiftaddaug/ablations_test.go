@@ -63,7 +63,7 @@ func TestExperimentListAblations(t *testing.T) {
 		}
 	}
 	code, _, e = run(t, "experiment", "--preset", "table12", "--list")
-	if code == 0 || !strings.Contains(e, "table9, table10, table11, reference or paper") {
+	if code == 0 || !strings.Contains(e, "want "+experiments.PresetNamesList()) || !strings.Contains(e, "scaling") {
 		t.Errorf("unknown preset: code %d %q", code, e)
 	}
 	if _, o, _ := run(t, "experiment", "--help"); !strings.Contains(o, "table10") {
