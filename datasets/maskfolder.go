@@ -26,18 +26,7 @@ func OpenMaskFolder(root string, opts Options) (*Dataset, error) {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("openeds: %s is not a folder", root)
 	}
-	classes := OpenEDSClasses
-	if b, err := os.ReadFile(filepath.Join(root, "class_names.txt")); err == nil {
-		var names []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				names = append(names, l)
-			}
-		}
-		if len(names) > 0 {
-			classes = names
-		}
-	}
+	classes := classNames(root, OpenEDSClasses)
 	if len(classes) > IgnoreIndex {
 		return nil, fmt.Errorf("openeds: %s lists %d classes; masks hold at most %d (255 is the ignore label)",
 			filepath.Join(root, "class_names.txt"), len(classes), IgnoreIndex)

@@ -153,18 +153,7 @@ func OpenVOC(root string, opts Options) (*Dataset, error) {
 	if maskDir == "" {
 		return nil, fmt.Errorf("voc: %s: no PNG masks in SegmentationClass/ or SegmentationClassPNG/", root)
 	}
-	classes := VOCClasses
-	if b, err := os.ReadFile(filepath.Join(root, "class_names.txt")); err == nil {
-		var names []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				names = append(names, l)
-			}
-		}
-		if len(names) > 0 {
-			classes = names
-		}
-	}
+	classes := classNames(root, VOCClasses)
 	pair := func(id string) (vocPair, error) {
 		p := vocPair{filepath.Join(imgDir, id+".jpg"), filepath.Join(maskDir, id+".png")}
 		for _, f := range []string{p.img, p.mask} {
@@ -330,4 +319,23 @@ func (c *Confusion) PixelAccuracy() float64 {
 		return math.NaN()
 	}
 	return float64(tp) / float64(all)
+}
+
+// classNames reads root/class_names.txt (one name per line, blank lines skipped), or returns def when the file is
+// missing or empty: the class names of a segmentation folder (VOC, OpenEDS style).
+func classNames(root string, def []string) []string {
+	b, err := os.ReadFile(filepath.Join(root, "class_names.txt"))
+	if err != nil {
+		return def
+	}
+	var names []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			names = append(names, l)
+		}
+	}
+	if len(names) == 0 {
+		return def
+	}
+	return names
 }
