@@ -29,16 +29,7 @@ func TestSegExportDeployMasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, evalT := datasets.SegTransforms(ds, 64)
-	l, err := datasets.NewLoader(ds.Test, datasets.LoaderConfig{BatchSize: 32, Transform: evalT, Layout: datasets.NHWC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := l.Epoch(0)
-	b, err := it.Next()
-	it.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := firstSegBatch(t, ds.Test, evalT, 32)
 	for _, method := range []string{"augshift", "augadd", "base"} {
 		cfg := segTestConfig(method)
 		cfg.Data, cfg.Epochs, cfg.BNCalib = data, 2, 128

@@ -90,16 +90,7 @@ func TestSegAugmentedStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	trainT, _ := datasets.SegTransforms(ds, 64)
-	l, err := datasets.NewLoader(ds.Train, datasets.LoaderConfig{BatchSize: 8, Transform: trainT, Layout: datasets.NHWC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := l.Epoch(0)
-	b, err := it.Next()
-	it.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := firstSegBatch(t, ds.Train, trainT, 8)
 	for _, method := range []string{"netaug", "augshift", "augadd"} {
 		cfg := segTestConfig(method)
 		cfg.StepsPerEpoch, cfg.LR = 10, 0.05
@@ -161,4 +152,20 @@ func TestSegCrossEntropyIgnores(t *testing.T) {
 	if got := float64(out.Value().(float32)); math.Abs(got-want) > 1e-6 {
 		t.Errorf("loss %.7f, want %.7f (mean over the two labelled pixels)", got, want)
 	}
+}
+
+// firstSegBatch returns the first NHWC batch of src (image and mask) under transform tr.
+func firstSegBatch(t *testing.T, src datasets.Source, tr datasets.Transform, batch int) *datasets.Batch {
+	t.Helper()
+	l, err := datasets.NewLoader(src, datasets.LoaderConfig{BatchSize: batch, Transform: tr, Layout: datasets.NHWC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := l.Epoch(0)
+	b, err := it.Next()
+	it.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
