@@ -259,3 +259,72 @@ q8store:
 qdone:
 	VZEROUPPER
 	RET
+
+// func vecGradMoments32(s, k, x, dy []float32, stride, rows int)
+// vecGradMoments8 on four strips of 8 channels at once (s: four 16-float blocks, one per strip, as gradientSums lays
+// them out; k: 32 means): each lane does the same operations in the same order, so the bits are the same, but eight
+// independent accumulators hide the additions' latency that a single strip's two chains wait on.
+TEXT ·vecGradMoments32(SB), NOSPLIT, $0-112
+	MOVQ s_base+0(FP), DI
+	MOVQ k_base+24(FP), DX
+	MOVQ x_base+48(FP), SI
+	MOVQ dy_base+72(FP), R10
+	MOVQ stride+96(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+104(FP), R9
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	VMOVUPS (DX), Y8
+	VMOVUPS 32(DX), Y9
+	VMOVUPS 64(DX), Y10
+	VMOVUPS 96(DX), Y11
+
+g32row:
+	TESTQ R9, R9
+	JEQ g32done
+	VMOVUPS (R10), Y12
+	VADDPS Y12, Y0, Y0
+	VMOVUPS (SI), Y13
+	VSUBPS Y8, Y13, Y13
+	VMULPS Y13, Y12, Y13
+	VADDPS Y13, Y1, Y1
+	VMOVUPS 32(R10), Y14
+	VADDPS Y14, Y2, Y2
+	VMOVUPS 32(SI), Y15
+	VSUBPS Y9, Y15, Y15
+	VMULPS Y15, Y14, Y15
+	VADDPS Y15, Y3, Y3
+	VMOVUPS 64(R10), Y12
+	VADDPS Y12, Y4, Y4
+	VMOVUPS 64(SI), Y13
+	VSUBPS Y10, Y13, Y13
+	VMULPS Y13, Y12, Y13
+	VADDPS Y13, Y5, Y5
+	VMOVUPS 96(R10), Y14
+	VADDPS Y14, Y6, Y6
+	VMOVUPS 96(SI), Y15
+	VSUBPS Y11, Y15, Y15
+	VMULPS Y15, Y14, Y15
+	VADDPS Y15, Y7, Y7
+	ADDQ R8, SI
+	ADDQ R8, R10
+	DECQ R9
+	JMP g32row
+
+g32done:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	VZEROUPPER
+	RET

@@ -183,24 +183,35 @@ func batchNormGradientExecutor(backend *simplego.Backend, node *simplego.Node, i
 	return outs, nil
 }
 
-// bnBlockElems is the number of elements in a block of rows whose moments are summed by one worker; blocks are then
-// added in order, so the result does not depend on how blocks were spread over cores.
-const bnBlockElems = 1 << 14
+// bnBlockRows is the number of rows whose gradient moments one worker sums in T; the blocks' sums are then added
+// in float64 in order, so the result does not depend on how the blocks were spread over cores.
+const bnBlockRows = 256
 
 // gradientSums returns, per channel j < len(k) of the [rows, stride] data x and dy, Σ dy and Σ dy·(x−k) over the
-// rows (k: the mean). They are summed in T within blocks of rows, 8 channels at a time (vecGradMoments8 where the
-// CPU has AVX2 and C is a multiple of 8, the same arithmetic in Go otherwise), and the blocks in float64.
+// rows (k: the mean). They are summed in T within blocks of bnBlockRows rows, 8 channels at a time
+// (vecGradMoments32/8 where the CPU has AVX2 and C is a multiple of 8, the same arithmetic in Go otherwise), and the
+// blocks in float64. The work is split into tiles of one block by four strips of 8 channels, so that a layer of
+// few rows and many channels (the head's, at 1x1) still has tiles for both cores and each call many rows.
 func gradientSums[T float32 | float64](x, dy []T, k []T, stride int) (s1, s2 []float64) {
 	c := len(k)
 	rows := len(x) / stride
-	blockRows := max(1, bnBlockElems/stride)
-	blocks := (rows + blockRows - 1) / blockRows
+	blocks := (rows + bnBlockRows - 1) / bnBlockRows
 	strips := (c + 7) / 8
+	groups := (strips + 3) / 4
 	partial := make([]T, 16*strips*blocks) // per block and strip of 8 channels: 8 sums of dy, 8 of dy·(x−k)
-	parallelFor(blocks, len(x), func(lo, hi int) {
-		for blk := lo; blk < hi; blk++ {
-			r0, r1 := blk*blockRows, min(rows, (blk+1)*blockRows)
-			for st := range strips {
+	x32, vec := any(x).([]float32)
+	vec = vec && hasVec && !noVec
+	parallelFor(blocks*groups, 2*rows*c, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			blk, st0 := t/groups, 4*(t%groups)
+			r0, r1 := blk*bnBlockRows, min(rows, (blk+1)*bnBlockRows)
+			if j0 := 8 * st0; vec && j0+32 <= c {
+				// Four full strips at once: the same sums, with the additions' latency hidden.
+				vecGradMoments32(any(partial[16*(blk*strips+st0):16*(blk*strips+st0+4)]).([]float32),
+					any(k[j0:j0+32]).([]float32), x32[r0*stride+j0:], any(dy).([]float32)[r0*stride+j0:], stride, r1-r0)
+				continue
+			}
+			for st := st0; st < min(strips, st0+4); st++ {
 				j0 := 8 * st
 				p := partial[16*(blk*strips+st) : 16*(blk*strips+st+1)]
 				gradientStrip(p, k[j0:min(c, j0+8)], x[r0*stride+j0:], dy[r0*stride+j0:], stride, r1-r0)
@@ -209,10 +220,12 @@ func gradientSums[T float32 | float64](x, dy []T, k []T, stride int) (s1, s2 []f
 	})
 	s1, s2 = make([]float64, c), make([]float64, c)
 	for blk := range blocks {
-		for j := range c {
-			p := partial[16*(blk*strips+j/8):]
-			s1[j] += float64(p[j%8])
-			s2[j] += float64(p[8+j%8])
+		for st := range strips {
+			p := partial[16*(blk*strips+st) : 16*(blk*strips+st+1)]
+			for j := range min(8, c-8*st) {
+				s1[8*st+j] += float64(p[j])
+				s2[8*st+j] += float64(p[8+j])
+			}
 		}
 	}
 	return s1, s2
@@ -411,8 +424,9 @@ func columnSums[T float32 | float64](z, x, m []T, rows, stride int) {
 func batchNormGradient[T float32 | float64](x, scale, mean, variance, dy []T, eps float64, dx, dscale, doffset []T) {
 	c := len(scale)
 	rows := len(x) / max(1, c)
-	cu := usedChannels(c, x, dy)
-	// Channels past cu have x = dy = 0: every gradient is zero there.
+	// Only dy is scanned: where dy's channel is zero, its sums s1 = Σdy and s2 = Σdy·(x−mean) are zero whatever x
+	// holds, so dx = k1·0 + 0·(x−mean) + 0, dscale and doffset are all zero there too.
+	cu := usedChannels(c, dy)
 	clear(dscale[cu:])
 	clear(doffset[cu:])
 	if cu < c {

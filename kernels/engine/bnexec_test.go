@@ -133,7 +133,7 @@ func TestBatchNormKernelsMatchGo(t *testing.T) {
 	}
 	defer func() { noVec = false }()
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, c := range []int{8, 16, 24, 40, 12, 3} {
+	for _, c := range []int{8, 16, 24, 40, 12, 3, 32, 72, 99} { // 32 and more: four strips at once
 		rows := 1 + rng.IntN(3000)
 		x, dy := make([]float32, rows*c), make([]float32, rows*c)
 		for i := range x {

@@ -70,6 +70,12 @@ func vecAbs(z, x []float32)
 //go:noescape
 func vecGradMoments8(s, k, x, dy []float32, stride, rows int)
 
+// vecGradMoments32: vecGradMoments8 on four strips of 8 channels at once, with the same bits; s holds the four
+// strips' 16 sums one after the other (s[16i:16i+16] for channels 8i..8i+7), k the 32 channels' means.
+//
+//go:noescape
+func vecGradMoments32(s, k, x, dy []float32, stride, rows int)
+
 // vecAffineRows: z[i] = a[j]·(x[i]−m[j]) + b[j], j = i mod len(a); len(a) a multiple of 8 dividing len(z).
 //
 //go:noescape

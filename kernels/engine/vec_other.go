@@ -24,6 +24,9 @@ func vecAbs(z, x []float32)                  { panic("no vector kernels on this 
 func vecGradMoments8(s, k, x, dy []float32, stride, rows int) {
 	panic("no vector kernels on this architecture")
 }
+func vecGradMoments32(s, k, x, dy []float32, stride, rows int) {
+	panic("no vector kernels on this architecture")
+}
 func vecAffineRows(z, x, a, m, b []float32)         { panic("no vector kernels on this architecture") }
 func vecAffineRows2(z, x, y, a, m, e, b []float32)  { panic("no vector kernels on this architecture") }
 func vecRangeMul(z, v, x []float32, lo, hi float32) { panic("no vector kernels on this architecture") }

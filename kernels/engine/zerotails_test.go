@@ -41,11 +41,14 @@ func TestZeroTailsSameBits(t *testing.T) {
 		defer func() { noZeroTails = false }()
 		f()
 	}
-	for _, tc := range []struct{ c, active int }{{40, 13}, {40, 16}, {40, 40}, {24, 0}, {7, 3}} {
+	// dyActive below active: the gradient flows into fewer channels than the forward used (the gradient scans dy
+	// only).
+	for _, tc := range []struct{ c, active, dyActive int }{{40, 13, 13}, {40, 16, 16}, {40, 40, 40}, {24, 0, 0},
+		{7, 3, 3}, {40, 40, 9}, {40, 21, 0}} {
 		c, active := tc.c, tc.active
-		what := fmt.Sprintf("c=%d active=%d", c, active)
+		what := fmt.Sprintf("c=%d active=%d dy active=%d", c, active, tc.dyActive)
 		rows := 300
-		x, dy := maskedTail(rng, rows, c, active), maskedTail(rng, rows, c, active)
+		x, dy := maskedTail(rng, rows, c, active), maskedTail(rng, rows, c, tc.dyActive)
 		scale, offset := maskedTail(rng, 1, c, c), maskedTail(rng, 1, c, c)
 		for j := active; j < c; j++ { // masked γ and β, as norm's Mask folds them; one channel keeps a β
 			scale[j], offset[j] = 0, 0

@@ -20,3 +20,8 @@ func microKernel(kb int, a, b, c []float32, ldc int, accumulate bool) {
 	_ = c[(mr-1)*ldc+nr-1]
 	kernel4x16(kb, &a[0], &b[0], &c[0], ldc, accumulate)
 }
+
+// anyNonzero32 reports whether any of the n floats at x (n a multiple of 32) is other than ±0 (gemm_amd64.s).
+//
+//go:noescape
+func anyNonzero32(x *float32, n int) bool

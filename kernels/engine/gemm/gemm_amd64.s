@@ -71,3 +71,38 @@ store:
 	VMOVUPS Y7, 32(DX)
 	VZEROUPPER
 	RET
+
+// func anyNonzero32(x *float32, n int) bool
+// Whether any of the n (a multiple of 32) floats at x is other than ±0: four ymm registers or-ed over 128-byte
+// chunks, then the sign bits masked off and tested.
+TEXT ·anyNonzero32(SB), NOSPLIT, $0-17
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHLQ $2, CX
+	ADDQ SI, CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+
+nzloop:
+	CMPQ SI, CX
+	JGE nzdone
+	VPOR (SI), Y0, Y0
+	VPOR 32(SI), Y1, Y1
+	VPOR 64(SI), Y2, Y2
+	VPOR 96(SI), Y3, Y3
+	ADDQ $128, SI
+	JMP nzloop
+
+nzdone:
+	VPOR Y1, Y0, Y0
+	VPOR Y3, Y2, Y2
+	VPOR Y2, Y0, Y0
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+	VPTEST Y4, Y0
+	SETNE ret+16(FP)
+	VZEROUPPER
+	RET

@@ -115,6 +115,12 @@ func rowExtent(row []float32, from int) int {
 // anyNonzero reports whether x holds a value other than ±0 (NaN counts as nonzero), reading it as 64-bit words
 // with the sign bits cleared and or-ed together, without a branch per element.
 func anyNonzero(x []float32) bool {
+	if n := len(x) &^ 31; n > 0 && hasAsm && !useGo {
+		if anyNonzero32(&x[0], n) {
+			return true
+		}
+		x = x[n:]
+	}
 	if len(x) == 0 {
 		return false
 	}

@@ -80,3 +80,36 @@ func TestUsedExtent(t *testing.T) {
 		t.Fatalf("usedExtent with a NaN = %d, %d, want 3, 4", r, c)
 	}
 }
+
+// TestAnyNonzero: the assembly and Go scans agree with a plain loop on lengths around the 32-float chunks, with
+// ±0 everywhere and one value other than ±0 (the smallest denormal, NaN, -Inf, a normal number) anywhere.
+func TestAnyNonzero(t *testing.T) {
+	defer func() { useGo = false }()
+	rng := rand.New(rand.NewPCG(3, 4))
+	specials := []float32{math.Float32frombits(1), float32(math.NaN()), float32(math.Inf(-1)), -2.5}
+	for _, goScan := range []bool{false, true} {
+		useGo = goScan
+		for n := range 200 {
+			x := make([]float32, n+1)[1:] // not 32-byte aligned
+			for i := range x {
+				if rng.IntN(2) == 0 {
+					x[i] = float32(math.Copysign(0, -1))
+				}
+			}
+			if anyNonzero(x) {
+				t.Fatalf("go=%v n=%d: zeros reported as nonzero", goScan, n)
+			}
+			for _, pos := range []int{0, n / 2, n - 1} {
+				if n == 0 {
+					break
+				}
+				v := specials[rng.IntN(len(specials))]
+				x[pos] = v
+				if !anyNonzero(x) {
+					t.Fatalf("go=%v n=%d: %v at %d not seen", goScan, n, v, pos)
+				}
+				x[pos] = 0
+			}
+		}
+	}
+}
