@@ -6,9 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // captureLog routes the package logger to a buffer for the test.
@@ -116,5 +119,43 @@ func TestRegistered(t *testing.T) {
 	// With cgo on linux/amd64 (this project's machines) XLA is compiled in and registered.
 	if xlaCompiled != slices.Contains(names, "xla") {
 		t.Errorf("xlaCompiled=%v but registered backends are %v", xlaCompiled, names)
+	}
+}
+
+// TestParallelOpsDoNotDeadlock: the default engine schedules independent ops at once (ops_parallel); ops whose
+// SimpleGo executors split their work over SimpleGo's worker pool (Erf over more than 4,096 values, batched
+// DotGenerals) must not wait forever for each other's workers, as they do with a bounded pool
+// ("ops_parallel,parallelism=2" hangs on this graph).
+func TestParallelOpsDoNotDeadlock(t *testing.T) {
+	b, err := NewEngine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	exec, err := NewExec(b, func(x *Node) *Node {
+		var terms []*Node
+		for i := range 16 {
+			xi := AddScalar(x, float64(i))
+			terms = append(terms, ReduceAllSum(Erf(xi)))
+			m := Reshape(xi, 8, 100, 125) // a batched product: SimpleGo's own DotGeneral
+			terms = append(terms, ReduceAllSum(Einsum("bij,bkj->bik", m, m)))
+		}
+		return ReduceSum(Stack(terms, 0), 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := exec.Exec(tensors.FromFlatDataAndDimensions(make([]float32, 100_000), 100_000))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the graph did not finish in 60 s: parallel op scheduling deadlocked")
 	}
 }

@@ -189,13 +189,13 @@ func TestNoFastOpsOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Finalize()
-	if b.fastOps || b.Label() != Name+":dotgeneral_small,ops_sequential,nofastops" {
+	if b.fastOps || b.Label() != Name+":dotgeneral_small,ops_parallel,parallelism=-1,nofastops" {
 		t.Errorf("nofastops: fastOps=%v label %q", b.fastOps, b.Label())
 	}
-	if b2, err := NewEngine(""); err != nil || !b2.fastOps || b2.Label() != Name+":ops_sequential" {
+	if b2, err := NewEngine(""); err != nil || !b2.fastOps || b2.Label() != Name+":ops_parallel,parallelism=-1" {
 		t.Errorf("default engine: err %v, label %q", err, b2.Label())
 	}
-	if b3, err := NewEngine("dotgeneral_large"); err != nil || b3.Label() != Name+":dotgeneral_large,ops_sequential" {
+	if b3, err := NewEngine("dotgeneral_large"); err != nil || b3.Label() != Name+":dotgeneral_large,ops_parallel,parallelism=-1" {
 		t.Errorf("dotgeneral_large: err %v, label %q", err, b3.Label())
 	}
 }
