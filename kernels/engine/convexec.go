@@ -219,6 +219,10 @@ func tapInput(o, stride, t, pad, dil, size int) int {
 // depthwiseForward: z[b,oh,ow,c] = Σ_{i,j} x[b, ih(oh,i), iw(ow,j), c]·k[i,j,c], taps in row-major order.
 func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 	c, cu := p.c, p.cu
+	if x32, ok := any(x).([]float32); ok && hasVec && !noVec {
+		depthwiseForwardTaps(p, x32, any(k).([]float32), any(z).([]float32))
+		return
+	}
 	mulAdd := mulAddFunc[T]()
 	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -242,6 +246,49 @@ func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 						mulAdd(zp, xp, k[(i*p.kw+j)*c:(i*p.kw+j+1)*c])
 					}
 				}
+			}
+		}
+	})
+}
+
+// depthwiseForwardTaps is depthwiseForward for float32 on AVX2, with the same bits: each output pixel's taps (in
+// the order i, j) are summed by vecTapsMulAdd in registers, 32 or 8 channels at a time, instead of a pass over
+// the pixel's channels per tap.
+func depthwiseForwardTaps(p convPlan, x, k, z []float32) {
+	c, cu := p.c, p.cu
+	c8 := cu &^ 7
+	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
+		xoff, koff := make([]int, 0, p.kh*p.kw), make([]int, 0, p.kh*p.kw)
+		for r := lo; r < hi; r++ {
+			b, oh := r/p.ho, r%p.ho
+			for ow := range p.wo {
+				xoff, koff = xoff[:0], koff[:0]
+				for i := range p.kh {
+					ih := tapInput(oh, p.sh, i, p.padTop, p.dh, p.h)
+					if ih < 0 {
+						continue
+					}
+					for j := range p.kw {
+						if iw := tapInput(ow, p.sw, j, p.padLft, p.dw, p.w); iw >= 0 {
+							xoff = append(xoff, ((b*p.h+ih)*p.w+iw)*c)
+							koff = append(koff, (i*p.kw+j)*c)
+						}
+					}
+				}
+				zp := z[(r*p.wo+ow)*c : (r*p.wo+ow+1)*c]
+				if len(xoff) > 0 && c8 > 0 {
+					vecTapsMulAdd(zp[:c8], x, k, xoff, koff)
+				} else {
+					clear(zp[:c8])
+				}
+				for ch := c8; ch < cu; ch++ {
+					var s float32
+					for t := range xoff {
+						s += x[xoff[t]+ch] * k[koff[t]+ch]
+					}
+					zp[ch] = s
+				}
+				clear(zp[cu:])
 			}
 		}
 	})

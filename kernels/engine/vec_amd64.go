@@ -111,3 +111,10 @@ func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
 //
 //go:noescape
 func vecColSqDiff(z, x, m []float32, stride, rows int)
+
+// vecTapsMulAdd: z[c] = Σ_t x[xoff[t]+c]·k[koff[t]+c], c < len(z) (a multiple of 8), summed in tap order from +0
+// with each product rounded first (vecMulAdd's bits, tap after tap), the sums kept in registers (vec_amd64.s).
+// The caller keeps every xoff[t]+len(z) within x and koff[t]+len(z) within k.
+//
+//go:noescape
+func vecTapsMulAdd(z, x, k []float32, xoff, koff []int)

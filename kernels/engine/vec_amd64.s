@@ -294,3 +294,86 @@ MAXMIN(·vecMaxBcast, VMAXPS, VANDPS, LOADSCALAR)
 
 // func vecMinBcast(z, x, y []float32)
 MAXMIN(·vecMinBcast, VMINPS, VORPS, LOADSCALAR)
+
+// func vecTapsMulAdd(z, x, k []float32, xoff, koff []int)
+// z[c] = Σ_t x[xoff[t]+c]·k[koff[t]+c] for c < len(z) (a multiple of 8), summed in tap order from +0, each product
+// rounded before its addition: vecMulAdd's bits for the taps one after the other, but with the sums in registers
+// (32 channels at a time, then 8) instead of a load and store of z per tap.
+TEXT ·vecTapsMulAdd(SB), NOSPLIT, $0-120
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ k_base+48(FP), DX
+	MOVQ xoff_base+72(FP), R8
+	MOVQ xoff_len+80(FP), R9
+	MOVQ koff_base+96(FP), R10
+	XORQ AX, AX
+
+tc32:
+	MOVQ CX, BX
+	SUBQ AX, BX
+	CMPQ BX, $32
+	JLT tc8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ R11, R11
+
+tt32:
+	CMPQ R11, R9
+	JGE ts32
+	MOVQ (R8)(R11*8), R12
+	ADDQ AX, R12
+	MOVQ (R10)(R11*8), R13
+	ADDQ AX, R13
+	VMOVUPS (SI)(R12*4), Y4
+	VMULPS (DX)(R13*4), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VMOVUPS 32(SI)(R12*4), Y5
+	VMULPS 32(DX)(R13*4), Y5, Y5
+	VADDPS Y5, Y1, Y1
+	VMOVUPS 64(SI)(R12*4), Y6
+	VMULPS 64(DX)(R13*4), Y6, Y6
+	VADDPS Y6, Y2, Y2
+	VMOVUPS 96(SI)(R12*4), Y7
+	VMULPS 96(DX)(R13*4), Y7, Y7
+	VADDPS Y7, Y3, Y3
+	INCQ R11
+	JMP tt32
+
+ts32:
+	VMOVUPS Y0, (DI)(AX*4)
+	VMOVUPS Y1, 32(DI)(AX*4)
+	VMOVUPS Y2, 64(DI)(AX*4)
+	VMOVUPS Y3, 96(DI)(AX*4)
+	ADDQ $32, AX
+	JMP tc32
+
+tc8:
+	CMPQ AX, CX
+	JGE tdone
+	VXORPS Y0, Y0, Y0
+	XORQ R11, R11
+
+tt8:
+	CMPQ R11, R9
+	JGE ts8
+	MOVQ (R8)(R11*8), R12
+	ADDQ AX, R12
+	MOVQ (R10)(R11*8), R13
+	ADDQ AX, R13
+	VMOVUPS (SI)(R12*4), Y4
+	VMULPS (DX)(R13*4), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	INCQ R11
+	JMP tt8
+
+ts8:
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP tc8
+
+tdone:
+	VZEROUPPER
+	RET

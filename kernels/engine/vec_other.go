@@ -40,3 +40,7 @@ func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32) {
 func vecColSqDiff(z, x, m []float32, stride, rows int) {
 	panic("no vector kernels on this architecture")
 }
+
+func vecTapsMulAdd(z, x, k []float32, xoff, koff []int) {
+	panic("no vector kernels on this architecture")
+}
