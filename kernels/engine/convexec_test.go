@@ -162,3 +162,47 @@ func TestDirectDepthwiseMatchesTaps(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseKernelsMatchGo: the AVX depthwise paths (taps summed in registers forward, vecMulAdd per position
+// and tap for the filter gradient) give the bits of the Go loops, on strides, dilations, paddings (wider than the kernel too),
+// channel counts around the 32- and 8-channel blocks, and zero channel tails (cu < c).
+func TestDepthwiseKernelsMatchGo(t *testing.T) {
+	if !hasVec {
+		t.Skip("no AVX2 on this CPU")
+	}
+	defer func() { noVec = false }()
+	rng := rand.New(rand.NewPCG(21, 22))
+	for trial := range 40 {
+		p := convPlan{n: 1 + rng.IntN(3), h: 1 + rng.IntN(12), w: 1 + rng.IntN(12), c: 1 + rng.IntN(80),
+			kh: 1 + rng.IntN(5), kw: 1 + rng.IntN(5), sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(3), dh: 1, dw: 1,
+			padTop: rng.IntN(4), padLft: rng.IntN(4)}
+		if trial%2 == 0 {
+			p.dh, p.dw = 1+rng.IntN(2), 1+rng.IntN(2) // input dilation (the forward's input gradient)
+		}
+		p.cu = p.c
+		if trial%3 == 0 {
+			p.cu = min(p.c, (rng.IntN(p.c)+8)&^7)
+		}
+		p.ho = ((p.h-1)*p.dh+1+2*p.padTop-p.kh)/p.sh + 1
+		p.wo = ((p.w-1)*p.dw+1+2*p.padLft-p.kw)/p.sw + 1
+		if p.ho < 1 || p.wo < 1 {
+			continue
+		}
+		x := maskedTail(rng, p.n*p.h*p.w, p.c, p.cu)
+		k := maskedTail(rng, p.kh*p.kw, p.c, p.cu)
+		v := maskedTail(rng, p.n*p.ho*p.wo, p.c, p.cu)
+		var z, fg [2][]float32
+		for i, off := range []bool{false, true} {
+			noVec = off
+			z[i] = make([]float32, p.n*p.ho*p.wo*p.c)
+			depthwiseForward(p, x, k, z[i])
+			if p.dh == 1 && p.dw == 1 { // the filter gradient has no input dilation
+				fg[i] = make([]float32, p.kh*p.kw*p.c)
+				depthwiseFilterGrad(p, x, v, fg[i])
+			}
+		}
+		what := fmt.Sprintf("%+v", p)
+		bitIdentical(t, what+" forward", z[0], z[1])
+		bitIdentical(t, what+" filter gradient", fg[0], fg[1])
+	}
+}
