@@ -252,16 +252,48 @@ func depthwiseForward[T float32 | float64](p convPlan, x, k, z []T) {
 }
 
 // depthwiseForwardTaps is depthwiseForward for float32 on AVX2, with the same bits: each output pixel's taps (in
-// the order i, j) are summed by vecTapsMulAdd in registers, 32 or 8 channels at a time, instead of a pass over
-// the pixel's channels per tap.
+// the order i, j) are summed by vecTapsMulAddRun in registers, 32 or 8 channels at a time, instead of a pass over
+// the pixel's channels per tap. Without input dilation the pixels of a row whose taps are all inside the input
+// share one tap list and run as one call; the others (borders, input dilation) are one call each.
 func depthwiseForwardTaps(p convPlan, x, k, z []float32) {
 	c, cu := p.c, p.cu
 	c8 := cu &^ 7
+	// Interior columns [in0, in1): every j < kw lands inside the row (no input dilation).
+	in0, in1 := 0, 0
+	if p.dw == 1 {
+		in0 = (p.padLft + p.sw - 1) / p.sw
+		if d := p.w - p.kw + p.padLft; d >= 0 {
+			in1 = min(p.wo, d/p.sw+1)
+		}
+		in1 = max(in0, in1)
+	}
 	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
 		xoff, koff := make([]int, 0, p.kh*p.kw), make([]int, 0, p.kh*p.kw)
+		// pixel sums the taps of output pixel ow of row r (b, oh) from xoff/koff: n pixels from ow, by the kernel,
+		// then the tail channels in Go, then zeroes the channels from cu.
+		pixels := func(r, ow, n int) {
+			zp := z[(r*p.wo+ow)*c : (r*p.wo+ow+n)*c]
+			if len(xoff) > 0 && c8 > 0 {
+				vecTapsMulAddRun(zp, x, k, xoff, koff, c8, n, 4*p.sw*c, 4*c)
+			} else {
+				for q := range n {
+					clear(zp[q*c : q*c+c8])
+				}
+			}
+			for q := range n {
+				for ch := c8; ch < cu; ch++ {
+					var s float32
+					for t := range xoff {
+						s += x[xoff[t]+q*p.sw*c+ch] * k[koff[t]+ch]
+					}
+					zp[q*c+ch] = s
+				}
+				clear(zp[q*c+cu : (q+1)*c])
+			}
+		}
 		for r := lo; r < hi; r++ {
 			b, oh := r/p.ho, r%p.ho
-			for ow := range p.wo {
+			taps := func(ow int) {
 				xoff, koff = xoff[:0], koff[:0]
 				for i := range p.kh {
 					ih := tapInput(oh, p.sh, i, p.padTop, p.dh, p.h)
@@ -275,20 +307,16 @@ func depthwiseForwardTaps(p convPlan, x, k, z []float32) {
 						}
 					}
 				}
-				zp := z[(r*p.wo+ow)*c : (r*p.wo+ow+1)*c]
-				if len(xoff) > 0 && c8 > 0 {
-					vecTapsMulAdd(zp[:c8], x, k, xoff, koff)
-				} else {
-					clear(zp[:c8])
+			}
+			for ow := 0; ow < p.wo; ow++ {
+				if ow == in0 && in1 > in0 {
+					taps(ow)
+					pixels(r, ow, in1-in0)
+					ow = in1 - 1
+					continue
 				}
-				for ch := c8; ch < cu; ch++ {
-					var s float32
-					for t := range xoff {
-						s += x[xoff[t]+ch] * k[koff[t]+ch]
-					}
-					zp[ch] = s
-				}
-				clear(zp[cu:])
+				taps(ow)
+				pixels(r, ow, 1)
 			}
 		}
 	})

@@ -112,9 +112,9 @@ func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
 //go:noescape
 func vecColSqDiff(z, x, m []float32, stride, rows int)
 
-// vecTapsMulAdd: z[c] = Σ_t x[xoff[t]+c]·k[koff[t]+c], c < len(z) (a multiple of 8), summed in tap order from +0
-// with each product rounded first (vecMulAdd's bits, tap after tap), the sums kept in registers (vec_amd64.s).
-// The caller keeps every xoff[t]+len(z) within x and koff[t]+len(z) within k.
+// vecTapsMulAddRun: for n pixels p, z[p·zstep+c] = Σ_t x[p·xstep+xoff[t]+c]·k[koff[t]+c], c < cw (a multiple of
+// 8), summed in tap order from +0 with each product rounded first (vecMulAdd's bits, tap after tap), the sums kept
+// in registers (vec_amd64.s; the steps are given in bytes). The caller keeps every index within its slice.
 //
 //go:noescape
-func vecTapsMulAdd(z, x, k []float32, xoff, koff []int)
+func vecTapsMulAddRun(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int)

@@ -295,25 +295,30 @@ MAXMIN(·vecMaxBcast, VMAXPS, VANDPS, LOADSCALAR)
 // func vecMinBcast(z, x, y []float32)
 MAXMIN(·vecMinBcast, VMINPS, VORPS, LOADSCALAR)
 
-// func vecTapsMulAdd(z, x, k []float32, xoff, koff []int)
-// z[c] = Σ_t x[xoff[t]+c]·k[koff[t]+c] for c < len(z) (a multiple of 8), summed in tap order from +0, each product
-// rounded before its addition: vecMulAdd's bits for the taps one after the other, but with the sums in registers
-// (32 channels at a time, then 8) instead of a load and store of z per tap.
-TEXT ·vecTapsMulAdd(SB), NOSPLIT, $0-120
+// func vecTapsMulAddRun(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int)
+// For n pixels p (x advanced by xstepb bytes and z by zstepb bytes per pixel): z[c] = Σ_t x[xoff[t]+c]·k[koff[t]+c]
+// for c < cw (a multiple of 8), summed in tap order from +0, each product rounded before its addition:
+// vecMulAdd's bits for the taps one after the other, but with the sums in registers (32 channels at a time,
+// then 8) instead of a load and store of z per tap.
+TEXT ·vecTapsMulAddRun(SB), NOSPLIT, $0-152
 	MOVQ z_base+0(FP), DI
-	MOVQ z_len+8(FP), CX
 	MOVQ x_base+24(FP), SI
 	MOVQ k_base+48(FP), DX
 	MOVQ xoff_base+72(FP), R8
 	MOVQ xoff_len+80(FP), R9
 	MOVQ koff_base+96(FP), R10
+	MOVQ cw+120(FP), CX
+	MOVQ n+128(FP), BX
+
+tpix:
+	TESTQ BX, BX
+	JEQ tdone
 	XORQ AX, AX
 
 tc32:
-	MOVQ CX, BX
-	SUBQ AX, BX
-	CMPQ BX, $32
-	JLT tc8
+	LEAQ 32(AX), R12
+	CMPQ R12, CX
+	JGT tc8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -351,8 +356,9 @@ ts32:
 	JMP tc32
 
 tc8:
-	CMPQ AX, CX
-	JGE tdone
+	LEAQ 8(AX), R12
+	CMPQ R12, CX
+	JGT tnext
 	VXORPS Y0, Y0, Y0
 	XORQ R11, R11
 
@@ -373,6 +379,12 @@ ts8:
 	VMOVUPS Y0, (DI)(AX*4)
 	ADDQ $8, AX
 	JMP tc8
+
+tnext:
+	ADDQ xstepb+136(FP), SI
+	ADDQ zstepb+144(FP), DI
+	DECQ BX
+	JMP tpix
 
 tdone:
 	VZEROUPPER

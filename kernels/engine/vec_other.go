@@ -41,6 +41,6 @@ func vecColSqDiff(z, x, m []float32, stride, rows int) {
 	panic("no vector kernels on this architecture")
 }
 
-func vecTapsMulAdd(z, x, k []float32, xoff, koff []int) {
+func vecTapsMulAddRun(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int) {
 	panic("no vector kernels on this architecture")
 }
