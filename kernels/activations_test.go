@@ -14,25 +14,35 @@ import (
 	"github.com/shiftaddaug/shiftaddaug/kernels/engine"
 )
 
-// activationCases pairs each custom-gradient activation with GoMLX's stock formulation (the one pkg/models used).
+// activationCases pairs each custom-gradient activation with GoMLX's stock formulation (the one pkg/models used):
+// stock gives the forward values, strict the gradient. strict is the stock formulation with zero as Max's first
+// operand, whose gradient is v·[x > 0] at the lower bound (GoMLX's Max passes a tie's gradient to its first
+// operand): the convention of PyTorch's relu/hardtanh backward that the custom gradients follow (see
+// activations.go; stock and strict differ only at x = ±0).
 var activationCases = []struct {
-	name          string
-	custom, stock func(x *Node) *Node
+	name                  string
+	custom, stock, strict func(x *Node) *Node
 }{
-	{"ReLU", ReLU, func(x *Node) *Node { return Max(x, ZerosLike(x)) }},
-	{"ReLU6", ReLU6, func(x *Node) *Node { return ClipScalar(x, 0, 6) }},
-	{"HardSigmoid", HardSigmoid, func(x *Node) *Node { return DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6) }},
-	{"HardSwish", HardSwish, func(x *Node) *Node { return Mul(x, DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6)) }},
+	{"ReLU", ReLU, func(x *Node) *Node { return Max(x, ZerosLike(x)) }, strictReLU},
+	{"ReLU6", ReLU6, func(x *Node) *Node { return ClipScalar(x, 0, 6) }, strictReLU6},
+	{"HardSigmoid", HardSigmoid, func(x *Node) *Node { return DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6) },
+		func(x *Node) *Node { return DivScalar(strictReLU6(AddScalar(x, 3)), 6) }},
+	{"HardSwish", HardSwish, func(x *Node) *Node { return Mul(x, DivScalar(ClipScalar(AddScalar(x, 3), 0, 6), 6)) },
+		func(x *Node) *Node { return Mul(x, DivScalar(strictReLU6(AddScalar(x, 3)), 6)) }},
 	// The comparison-based masks (used for dtypes other than float32/float64).
 	{"ReLU/compare", func(x *Node) *Node {
 		return clipVJP(x, func(t *Node) *Node { return MaxScalar(t, 0.0) },
-			func(x *Node) *Node { return compareMask(x, false) })
-	}, func(x *Node) *Node { return Max(x, ZerosLike(x)) }},
+			func(y *Node) *Node { return compareMask(y, false) })
+	}, func(x *Node) *Node { return Max(x, ZerosLike(x)) }, strictReLU},
 	{"ReLU6/compare", func(x *Node) *Node {
 		return clipVJP(x, func(t *Node) *Node { return ClipScalar(t, 0, 6) },
-			func(x *Node) *Node { return compareMask(x, true) })
-	}, func(x *Node) *Node { return ClipScalar(x, 0, 6) }},
+			func(y *Node) *Node { return compareMask(y, true) })
+	}, func(x *Node) *Node { return ClipScalar(x, 0, 6) }, strictReLU6},
 }
+
+func strictReLU(x *Node) *Node { return Max(ZerosLike(x), x) }
+
+func strictReLU6(x *Node) *Node { return Min(Max(ZerosLike(x), x), AddScalar(ZerosLike(x), 6)) }
 
 // activationInputs returns n values: the boundaries of every activation (±0, 6, ±3, the floats next to them),
 // tiny and huge values, and uniform values in [-10, 10). The adjoint r takes both signs (so that v·0 = −0 shows up),
@@ -66,8 +76,9 @@ func activationInputs(rng *rand.Rand, n int) (x, r []float64) {
 	return x, r
 }
 
-// TestActivationsEqualStock checks that forward values and gradients of the custom-gradient activations are the
-// stock formulation's bit for bit (float32 and float64, on SimpleGo and on the project's engine).
+// TestActivationsEqualStock checks that forward values of the custom-gradient activations are the stock
+// formulation's bit for bit, and their gradients those of the stock formulation with the strict lower bound
+// (float32 and float64, on SimpleGo and on the project's engine).
 func TestActivationsEqualStock(t *testing.T) {
 	eng, err := engine.NewEngine("")
 	if err != nil {
@@ -104,9 +115,13 @@ func TestActivationsEqualStock(t *testing.T) {
 					}
 					return out
 				}
-				got, want := run(c.custom), run(c.stock)
+				got, want, strict := run(c.custom), run(c.stock), run(c.strict)
 				for k, what := range []string{"value", "gradient"} {
-					g, w := bitsOf(got[k]), bitsOf(want[k])
+					ref := want[k]
+					if k == 1 {
+						ref = strict[k]
+					}
+					g, w := bitsOf(got[k]), bitsOf(ref)
 					for i := range w {
 						if g[i] != w[i] {
 							t.Errorf("%s %s float32=%v %s at x=%g (adjoint %g): got bits %#x, stock %#x",
