@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -227,6 +228,7 @@ func TestFastExecConcatenate(t *testing.T) {
 		{[][]int{{100000}, {30000}}, 0},
 		{[][]int{{70000, 3}, {70000, 1}}, 1},
 		{[][]int{{2, 3}, {2, 4}}, 1},
+		{slices.Repeat([][]int{{4, 24, 24, 3}}, 9), 3}, // im2col's taps of an RGB image
 	} {
 		ins := make([]*tensors.Tensor, len(tc.dims))
 		for i, d := range tc.dims {
