@@ -138,7 +138,11 @@ func (b *Builder) Mul(lhs, rhs backends.Op) (backends.Op, error) {
 	if op, ok := b.adderMul(lhs, rhs); ok { // adderexec.go
 		return op, nil
 	}
-	return b.broadcastBinary(b.Builder.Mul, true, lhs, rhs)
+	op, err := b.broadcastBinary(b.Builder.Mul, true, lhs, rhs)
+	if err == nil {
+		b.rememberScale(op, lhs, rhs) // fusedact.go
+	}
+	return op, err
 }
 
 // Sub implements backends.Builder (see broadcastBinary).
@@ -151,7 +155,11 @@ func (b *Builder) Sub(lhs, rhs backends.Op) (backends.Op, error) {
 
 // Div implements backends.Builder (see broadcastBinary).
 func (b *Builder) Div(lhs, rhs backends.Op) (backends.Op, error) {
-	return b.broadcastBinary(b.Builder.Div, false, lhs, rhs)
+	op, err := b.broadcastBinary(b.Builder.Div, false, lhs, rhs)
+	if err == nil {
+		b.rememberQuotient(op, lhs, rhs) // fusedact.go
+	}
+	return op, err
 }
 
 // Max implements backends.Builder (see broadcastBinary).

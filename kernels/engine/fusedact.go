@@ -19,7 +19,10 @@ import (
 //     passes otherwise;
 //   - masked gradient: Mul(v, Where(cond, 1, 0)) with cond GreaterOrEqual(x, lo), or LogicalAnd of that and
 //     LessThan(x, hi), scalar constants (kernels' ReLU/ReLU6 gradient v·[lo ≤ x < hi] on this engine), four
-//     passes and three Bool tensors otherwise (and about nine float passes in kernels' portable formulation).
+//     passes and three Bool tensors otherwise (and about nine float passes in kernels' portable formulation);
+//   - quantised clip: Min(Max(Div(Floor(Mul(x, s)), d), lo), hi) with scalar constants s, lo, hi and a scalar d
+//     (kernels.ShiftActivation, DeepShift's fixed-point rounding of every Shift layer's input), four passes
+//     otherwise.
 //
 // The values are exactly those of the ops they replace: clip is Go's min(max(x, lo), hi) per element, and the
 // masked gradient is v·1 or v·(+0) per element (the comparisons are false for a NaN x). The nodes of the pattern
@@ -38,6 +41,7 @@ const fusedOpType = backends.OpTypeClamp
 // fusedAct is the data of a fused activation node.
 type fusedAct struct {
 	maskedGrad bool    // inputs (v, x): v·[lo ≤ x < hi]; otherwise input x: min(max(x, lo), hi)
+	quantScale float32 // nonzero: inputs (x, d), min(max(floor(x·quantScale)/d, lo), hi)
 	lo, hi     float32 // hi is +Inf without an upper bound in a masked gradient
 	strictHi   bool    // masked gradient: x < hi is part of the condition
 }
@@ -48,6 +52,9 @@ type actTracker struct {
 	conds   map[backends.Op]rangeCond // Bool ops: lo ≤ x (< hi)
 	masks   map[backends.Op]rangeCond // Where(cond, 1, 0)
 	maxes   map[backends.Op]clipLower // Max(x, lo)
+	scaled  map[backends.Op]quantStep // Mul(x, s)
+	floors  map[backends.Op]quantStep // Floor(Mul(x, s))
+	quots   map[backends.Op]quantStep // Div(Floor(Mul(x, s)), d)
 
 	adder    map[backends.Op]adderOperands // adderexec.go: differences, their clips and products
 	adderAbs map[backends.Op]adderOperands // |p − w|
@@ -64,9 +71,16 @@ type clipLower struct {
 	lo float32
 }
 
+// quantStep is a step of the activation quantiser: x, the scalar constant s, and (after the Div) the scalar d.
+type quantStep struct {
+	x, d backends.Op
+	s    float32
+}
+
 func newActTracker() *actTracker {
 	return &actTracker{scalars: map[backends.Op]float32{}, conds: map[backends.Op]rangeCond{},
 		masks: map[backends.Op]rangeCond{}, maxes: map[backends.Op]clipLower{},
+		scaled: map[backends.Op]quantStep{}, floors: map[backends.Op]quantStep{}, quots: map[backends.Op]quantStep{},
 		adder: map[backends.Op]adderOperands{}, adderAbs: map[backends.Op]adderOperands{}}
 }
 
@@ -179,7 +193,9 @@ func (b *Builder) fusedClip(lower, hiOp backends.Op) (backends.Op, bool) {
 		return nil, false
 	}
 	var op backends.Op
-	if b.fuseActs {
+	if q, ok := b.acts.quots[l.x]; ok && b.fuseActs {
+		op = b.newFusedNode(xs, &fusedAct{quantScale: q.s, lo: l.lo, hi: hi}, q.x, q.d)
+	} else if b.fuseActs {
 		op = b.newFusedNode(xs, &fusedAct{lo: l.lo, hi: hi}, l.x)
 	} else if op, err = b.broadcastBinary(b.Builder.Min, true, lower, hiOp); err != nil {
 		return nil, false
@@ -197,6 +213,42 @@ func (b *Builder) rememberMax(op, lhs, rhs backends.Op) {
 		b.acts.maxes[op] = clipLower{x: lhs, lo: c}
 	} else if c, ok := b.scalarOf(lhs); ok && b.isFloat32(rhs) {
 		b.acts.maxes[op] = clipLower{x: rhs, lo: c}
+	}
+}
+
+// rememberScale notes op = Mul(x, s) (either order) with a float32 scalar constant s, for the quantised clip.
+func (b *Builder) rememberScale(op, lhs, rhs backends.Op) {
+	if b.acts == nil {
+		return
+	}
+	if c, ok := b.scalarOf(rhs); ok && b.isFloat32(lhs) {
+		b.acts.scaled[op] = quantStep{x: lhs, s: c}
+	} else if c, ok := b.scalarOf(lhs); ok && b.isFloat32(rhs) {
+		b.acts.scaled[op] = quantStep{x: rhs, s: c}
+	}
+}
+
+// Floor implements backends.Builder: SimpleGo's, remembering Floor(Mul(x, s)).
+func (b *Builder) Floor(x backends.Op) (backends.Op, error) {
+	op, err := b.Builder.Floor(x)
+	if err == nil && b.acts != nil {
+		if q, ok := b.acts.scaled[x]; ok {
+			b.acts.floors[op] = q
+		}
+	}
+	return op, err
+}
+
+// rememberQuotient notes op = Div(Floor(Mul(x, s)), d) with d a float32 scalar, for the quantised clip.
+func (b *Builder) rememberQuotient(op, lhs, rhs backends.Op) {
+	if b.acts == nil {
+		return
+	}
+	q, ok := b.acts.floors[lhs]
+	ds, err := b.OpShape(rhs)
+	if ok && err == nil && ds.IsScalar() && ds.DType == dtypes.Float32 {
+		q.d = rhs
+		b.acts.quots[op] = q
 	}
 }
 
@@ -239,7 +291,14 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 			first = bufferOf(inputs[0]).flat.([]float32)
 		}
 		fastExecRuns.Add(1)
-		fusedActRuns[btoi(p.maskedGrad)].Add(1)
+		switch {
+		case p.maskedGrad:
+			fusedActRuns[1].Add(1)
+		case p.quantScale != 0:
+			fusedActRuns[2].Add(1)
+		default:
+			fusedActRuns[0].Add(1)
+		}
 		if p.maskedGrad {
 			x := bufferOf(inputs[1]).flat.([]float32)
 			parallelFor(len(z), len(z), func(lo, hi int) {
@@ -247,20 +306,19 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 			})
 			return out, nil
 		}
+		if p.quantScale != 0 {
+			d := bufferOf(inputs[1]).flat.([]float32)[0]
+			parallelFor(len(z), len(z), func(lo, hi int) { quantClip(z[lo:hi], first[lo:hi], p.quantScale, d, p.lo, p.hi) })
+			return out, nil
+		}
 		parallelFor(len(z), len(z), func(lo, hi int) { clip(z[lo:hi], first[lo:hi], p.lo, p.hi) })
 		return out, nil
 	}
 }
 
-// fusedActRuns counts the fused clips [0] and masked gradients [1] run (the tests check both are reached).
-var fusedActRuns [2]atomic.Int64
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
+// fusedActRuns counts the fused clips [0], masked gradients [1] and quantised clips [2] run (the tests check each
+// is reached).
+var fusedActRuns [3]atomic.Int64
 
 // rangeMul is z = v·[lo ≤ x < hi] (x ≤ hi when !strictHi, hi = +Inf), the product v·1 or v·(+0).
 func rangeMul(z, v, x []float32, lo, hi float32, strictHi bool) {
@@ -293,5 +351,18 @@ func clip(z, x []float32, lo, hi float32) {
 		e := min(len(z), a+clipChunk)
 		maxK(x, los, z, a, e)
 		minK(z, his, z, a, e)
+	}
+}
+
+// quantClip is z = min(max(floor(x·s)/d, lo), hi) with the operations of the ops it replaces, in float32: the
+// product and the quotient rounded as Mul's and Div's, Floor through float64 as SimpleGo's, then clip. It runs a
+// block at a time while it is in cache.
+func quantClip(z, x []float32, s, d, lo, hi float32) {
+	for a := 0; a < len(z); a += clipChunk {
+		e := min(len(z), a+clipChunk)
+		for i := a; i < e; i++ {
+			z[i] = float32(math.Floor(float64(x[i]*s))) / d
+		}
+		clip(z[a:e], z[a:e], lo, hi)
 	}
 }

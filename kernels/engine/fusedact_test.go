@@ -56,3 +56,37 @@ func TestFusedActivationsMatchStock(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedQuantizedClipMatchesStock: kernels.ShiftActivation (DeepShift's fixed-point rounding with its
+// straight-through gradient) runs its Mul, Floor, Div and clip as one fused node on the engine, with SimpleGo's
+// values bit for bit, forward and gradient, on values at the rounding steps, the clamp bounds, signed zeros,
+// infinities and NaN, odd lengths and sizes that run in parallel.
+func TestFusedQuantizedClipMatchesStock(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	special := []float32{0, float32(math.Copysign(0, -1)), 0x1p-16, -0x1p-16, 0x1p-17, -0x1p-17, 1.5e-5, -1.5e-5,
+		32767, 32767.99, 32768, -32768, -32768.01, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN())}
+	for _, dims := range [][]int{{7, 5}, {3, 11, 13, 9}, {64, 24, 24, 8}} {
+		x, v := randTensor(rng, dims), randTensor(rng, dims)
+		tensors.MutableFlatData(x, func(flat []float32) {
+			for i := range flat {
+				if rng.IntN(4) == 0 {
+					flat[i] = special[rng.IntN(len(special))]
+				}
+			}
+			flat[0] = 0.75 // the divisor's tie reads the first element: keep it finite
+		})
+		what := fmt.Sprintf("ShiftActivation %v", dims)
+		forward := func(xs []*Node) *Node { return kernels.ShiftActivation(xs[0], 16) }
+		grad := func(xs []*Node) *Node {
+			return Gradient(ReduceAllSum(Mul(kernels.ShiftActivation(xs[0], 16), xs[1])), xs[0])[0]
+		}
+		quants := fusedActRuns[2].Load()
+		bitIdentical(t, what+" forward", runOn(t, fast, forward, x), runOn(t, stock, forward, x))
+		bitIdentical(t, what+" gradient", runOn(t, fast, grad, x, v), runOn(t, stock, grad, x, v))
+		if fusedActRuns[2].Load() == quants {
+			t.Fatalf("%s: the quantised clip was not fused", what)
+		}
+	}
+}
