@@ -269,8 +269,8 @@ func depthwiseForwardTaps(p convPlan, x, k, z []float32) {
 	}
 	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
 		xoff, koff := make([]int, 0, p.kh*p.kw), make([]int, 0, p.kh*p.kw)
-		// pixel sums the taps of output pixel ow of row r (b, oh) from xoff/koff: n pixels from ow, by the kernel,
-		// then the tail channels in Go, then zeroes the channels from cu.
+		// pixels sums the taps in xoff/koff for n output pixels of row r from column ow (x one stride further per
+		// pixel): channels below c8 by the kernel, the tail up to cu in Go; the channels from cu are zeroed.
 		pixels := func(r, ow, n int) {
 			zp := z[(r*p.wo+ow)*c : (r*p.wo+ow+n)*c]
 			if len(xoff) > 0 && c8 > 0 {
