@@ -204,27 +204,29 @@ func (b *Builder) fusedClip(lower, hiOp backends.Op) (backends.Op, bool) {
 	return op, true
 }
 
+// scalarOperand splits a commutative op's operands into a float32 operand x and a float32 scalar constant c,
+// in either order.
+func (b *Builder) scalarOperand(lhs, rhs backends.Op) (x backends.Op, c float32, ok bool) {
+	if c, ok := b.scalarOf(rhs); ok && b.isFloat32(lhs) {
+		return lhs, c, true
+	}
+	if c, ok := b.scalarOf(lhs); ok && b.isFloat32(rhs) {
+		return rhs, c, true
+	}
+	return nil, 0, false
+}
+
 // rememberMax notes op = Max(x, c) (either order) for fusedClip.
 func (b *Builder) rememberMax(op, lhs, rhs backends.Op) {
-	if b.acts == nil {
-		return
-	}
-	if c, ok := b.scalarOf(rhs); ok && b.isFloat32(lhs) {
-		b.acts.maxes[op] = clipLower{x: lhs, lo: c}
-	} else if c, ok := b.scalarOf(lhs); ok && b.isFloat32(rhs) {
-		b.acts.maxes[op] = clipLower{x: rhs, lo: c}
+	if x, c, ok := b.scalarOperand(lhs, rhs); ok && b.acts != nil {
+		b.acts.maxes[op] = clipLower{x: x, lo: c}
 	}
 }
 
 // rememberScale notes op = Mul(x, s) (either order) with a float32 scalar constant s, for the quantised clip.
 func (b *Builder) rememberScale(op, lhs, rhs backends.Op) {
-	if b.acts == nil {
-		return
-	}
-	if c, ok := b.scalarOf(rhs); ok && b.isFloat32(lhs) {
-		b.acts.scaled[op] = quantStep{x: lhs, s: c}
-	} else if c, ok := b.scalarOf(lhs); ok && b.isFloat32(rhs) {
-		b.acts.scaled[op] = quantStep{x: rhs, s: c}
+	if x, c, ok := b.scalarOperand(lhs, rhs); ok && b.acts != nil {
+		b.acts.scaled[op] = quantStep{x: x, s: c}
 	}
 }
 
