@@ -304,19 +304,21 @@ func round4(v float64) float64 { return float64(int64(v*10000+0.5)) / 10000 }
 // runBenchResult is the JSON line `bench run` prints: a whole run's wall time, split into the training epochs (channel
 // sort, data pipeline and steps) and the rest (batch-norm recalibration, evaluation, start-up and compilation).
 type runBenchResult struct {
-	Impl       string  `json:"impl"`
-	Backend    string  `json:"backend"`
-	Model      string  `json:"model"`
-	Method     string  `json:"method"`
-	Sharing    string  `json:"sharing,omitempty"`
-	Res        int     `json:"res"`
-	Batch      int     `json:"batch"`
-	Epochs     int     `json:"epochs"`
-	Steps      int     `json:"steps"`
-	EvalEvery  int     `json:"eval_every,omitempty"`
-	Seconds    float64 `json:"seconds"`
-	TrainS     float64 `json:"train_s"`
-	OtherS     float64 `json:"eval_and_other_s"`
+	Impl      string  `json:"impl"`
+	Backend   string  `json:"backend"`
+	Model     string  `json:"model"`
+	Method    string  `json:"method"`
+	Sharing   string  `json:"sharing,omitempty"`
+	Res       int     `json:"res"`
+	Batch     int     `json:"batch"`
+	Epochs    int     `json:"epochs"`
+	Steps     int     `json:"steps"`
+	EvalEvery int     `json:"eval_every,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	TrainS    float64 `json:"train_s"`
+	OtherS    float64 `json:"eval_and_other_s"`
+	// EvalS is the part of OtherS spent recalibrating batch norm and evaluating after epochs.
+	EvalS      float64 `json:"eval_s"`
 	CPUSeconds float64 `json:"cpu_s"`
 	FinalAcc   float64 `json:"final_acc"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
@@ -351,7 +353,9 @@ func benchRun(args []string) error {
 	r.CPUSeconds = round2(cpuSeconds() - c0)
 	for _, h := range res.History {
 		r.TrainS += h.Seconds
+		r.EvalS += h.EvalSeconds
 	}
+	r.EvalS = round2(r.EvalS)
 	r.TrainS = round2(r.TrainS)
 	r.OtherS = round2(r.Seconds - r.TrainS)
 	r.PeakRSSMB = peakRSSMB()

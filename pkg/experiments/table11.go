@@ -12,26 +12,42 @@ import (
 
 // Table11Row is one row of Table 11 (depth augmentation and block mutation, §3.4) as this project runs it: the
 // paper's method (augshift, HWS) on the reference protocol, with or without depth augmentation and block
-// mutation. Paper is the row's published CIFAR-100 accuracy, for reference (not comparable in scale).
+// mutation. Paper is the row's published CIFAR-100 accuracy, for reference (not comparable in scale; NaN for this
+// project's control rows). Method is the training method ("" means augshift with HWS, the paper's).
 type Table11Row struct {
 	Key, Label        string
 	DepthAug          bool
 	MutStart, MutStop float64
 	Paper             float64
+	Method            string
 }
 
 // Table11Rows are Table 11's four rows. The mutation window is 10%-60% of training, inside Table 2's ranges
 // (start 5-20%, stop 50-70%); depth augmentation is one residual block per stage (arch.Model.WithDepthAug),
 // phased out of the target by half of training.
 var Table11Rows = []Table11Row{
-	{"width-expand", "Aug. Width & Expand", false, 0, 0, 75.13},
-	{"depth", "Aug. Width & Expand & Depth", true, 0, 0, 75.63},
-	{"mutation", "Aug. Width & Expand, Mutation", false, 0.1, 0.6, 75.92},
-	{"all", "All", true, 0.1, 0.6, 76.35},
+	{"width-expand", "Aug. Width & Expand", false, 0, 0, 75.13, ""},
+	{"depth", "Aug. Width & Expand & Depth", true, 0, 0, 75.63, ""},
+	{"mutation", "Aug. Width & Expand, Mutation", false, 0.1, 0.6, 75.92, ""},
+	{"all", "All", true, 0.1, 0.6, 76.35, ""},
 }
 
-// Table11Preset runs Table11Rows once per seed at the reference protocol (referenceBase; quick: its quick check);
-// the first row is the reference preset's augshift (HWS) run itself.
+// Table11Controls separate block mutation from augmentation: the target trained directly as Shift (the reference
+// preset's shift run), and the same with Table11Rows' mutation window and no augmentation. Without them a gain
+// of the mutation row cannot say whether augmentation or the multiplicative warm start earned it.
+var Table11Controls = []Table11Row{
+	{"shift", "Shift, direct (control)", false, 0, 0, math.NaN(), "shift"},
+	{"shift-mutation", "Shift, direct, Mutation (control)", false, 0.1, 0.6, math.NaN(), "shift"},
+}
+
+// table11All is the paper's rows followed by the controls.
+func table11All() []Table11Row {
+	return append(append([]Table11Row{}, Table11Rows...), Table11Controls...)
+}
+
+// Table11Preset runs Table11Rows and Table11Controls once per seed at the reference protocol (referenceBase;
+// quick: its quick check); the first row and the shift control are the reference preset's augshift (HWS) and
+// shift runs themselves.
 // Every row trains and exports the same target network (mbv2-w0.35, Shift): the paper's rows differ in energy
 // because its search found different targets for each; here the target is fixed, so the rows compare the
 // training methods alone at one hardware cost (Table11Cost).
@@ -42,14 +58,25 @@ func Table11Preset(seeds []uint64, quick bool) Preset {
 		p.Pairs = append(p.Pairs, Pair{Name: r.Key + " − width-expand", Row: RowKey{"table11:" + r.Key, "augshift"},
 			Ref: RowKey{"table11:width-expand", "augshift"}})
 	}
+	p.Pairs = append(p.Pairs,
+		Pair{Name: "shift-mutation − shift (mutation without augmentation)", Row: RowKey{"table11:shift-mutation", "shift"},
+			Ref: RowKey{"table11:shift", "shift"}},
+		Pair{Name: "mutation − shift-mutation (augmentation with mutation)", Row: RowKey{"table11:mutation", "augshift"},
+			Ref: RowKey{"table11:shift-mutation", "shift"}})
 	for _, seed := range seeds {
-		for _, r := range Table11Rows {
+		for _, r := range table11All() {
 			c := base
 			c.Method, c.Sharing, c.Seed = "augshift", "hws", seed
+			if r.Method != "" {
+				c.Method, c.Sharing = r.Method, ""
+			}
 			c.DepthAug, c.MutationStart, c.MutationStop = r.DepthAug, r.MutStart, r.MutStop
 			id := fmt.Sprintf("table11-%s-%s-s%d", c.Model, r.Key, seed)
-			if r.Key == "width-expand" { // the reference protocol's augshift (HWS) run: the same configuration
+			switch r.Key { // the reference protocol's own runs: the same configurations
+			case "width-expand":
 				id = fmt.Sprintf("reference-%s-augshift-hws-s%d", c.Model, seed)
+			case "shift":
+				id = fmt.Sprintf("reference-%s-shift-s%d", c.Model, seed)
 			}
 			p.Runs = append(p.Runs, RunSpec{ID: id, Table: "table11:" + r.Key, Config: c})
 		}
@@ -103,8 +130,9 @@ func WriteTable11Cost(w io.Writer, res int) error {
 func Table11Chart(p Preset, outs []*RunOutcome) *viz.Chart {
 	sum := SummarizePreset(p, outs)
 	var cats []string
-	ours, paper := make([]float64, len(Table11Rows)), make([]float64, len(Table11Rows))
-	for i, r := range Table11Rows {
+	rows := table11All()
+	ours, paper := make([]float64, len(rows)), make([]float64, len(rows))
+	for i, r := range rows {
 		cats = append(cats, r.Label)
 		ours[i], paper[i] = math.NaN(), r.Paper
 		for _, s := range sum {
@@ -125,7 +153,7 @@ func Table11Chart(p Preset, outs []*RunOutcome) *viz.Chart {
 func WriteTable11Markdown(w io.Writer, p Preset, outs []*RunOutcome) error {
 	fmt.Fprintf(w, "| row | seeds | accuracy (%%) | paper, CIFAR-100 (%%) |\n|---|--:|--:|--:|\n")
 	sum := SummarizePreset(p, outs)
-	for _, r := range Table11Rows {
+	for _, r := range table11All() {
 		acc, seeds := "not run", 0
 		for _, s := range sum {
 			if s.Table != "table11:"+r.Key {
@@ -140,7 +168,11 @@ func WriteTable11Markdown(w io.Writer, p Preset, outs []*RunOutcome) error {
 				acc = fmt.Sprintf("%.2f ± %.2f", s.Mean, s.Std)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %.2f |\n", r.Label, seeds, acc, r.Paper)
+		paper := "—"
+		if !math.IsNaN(r.Paper) {
+			paper = fmt.Sprintf("%.2f", r.Paper)
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s |\n", r.Label, seeds, acc, paper)
 	}
 	fmt.Fprintln(w)
 	WritePairedMarkdown(w, PairedDifferences(p, outs))

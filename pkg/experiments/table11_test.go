@@ -7,22 +7,27 @@ import (
 )
 
 // TestTable11Preset: four rows per seed on the reference protocol, differing only in depth augmentation and
-// block mutation; the first row is the reference preset's augshift (HWS) run, configuration and ID alike; the cost
-// line comes from sim.
+// block mutation, and two direct-shift controls; the first row and the shift control are the reference preset's
+// augshift (HWS) and shift runs, configuration and ID alike; the mutation control differs from the shift run in the
+// mutation window alone; the cost line comes from sim.
 func TestTable11Preset(t *testing.T) {
 	p := Table11Preset([]uint64{1, 2}, false)
-	if len(p.Runs) != 8 || len(p.Pairs) != 3 {
-		t.Fatalf("%d runs, %d pairs; want 8 and 3", len(p.Runs), len(p.Pairs))
+	if len(p.Runs) != 12 || len(p.Pairs) != 5 {
+		t.Fatalf("%d runs, %d pairs; want 12 and 5", len(p.Runs), len(p.Pairs))
 	}
-	ref := ReferencePreset([]uint64{1}, false)
-	var refRun RunSpec
-	for _, r := range ref.Runs {
-		if r.Table == "reference:augshift-hws" {
-			refRun = r
+	refRuns := map[string]RunSpec{}
+	for _, r := range ReferencePreset([]uint64{1}, false).Runs {
+		refRuns[r.Table] = r
+	}
+	for i, want := range map[int]string{0: "reference:augshift-hws", 4: "reference:shift"} {
+		got, ref := p.Runs[i], refRuns[want]
+		if got.ID != ref.ID || len(configDiff(got.Config, ref.Config)) != 0 {
+			t.Fatalf("row %s: %s (%v) is not the reference run %s", got.Table, got.ID, configDiff(got.Config, ref.Config), ref.ID)
 		}
 	}
-	if first := p.Runs[0]; first.ID != refRun.ID || len(configDiff(first.Config, refRun.Config)) != 0 {
-		t.Fatalf("width-expand row %s (%v) is not the reference augshift-hws run %s", first.ID, configDiff(first.Config, refRun.Config), refRun.ID)
+	if ctl := p.Runs[5]; ctl.Table != "table11:shift-mutation" || ctl.Config.Validate() != nil ||
+		len(configDiff(ctl.Config, p.Runs[4].Config)) != 2 || ctl.Config.MutationStart != 0.1 || ctl.Config.MutationStop != 0.6 {
+		t.Fatalf("mutation control %s: %+v differs from the shift run in %v", ctl.Table, ctl.Config, configDiff(ctl.Config, p.Runs[4].Config))
 	}
 	for i, r := range p.Runs[:4] {
 		row := Table11Rows[i]

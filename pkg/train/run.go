@@ -39,7 +39,9 @@ type EpochRecord struct {
 	TestLoss float64 `json:"test_loss"`
 	LR       float64 `json:"lr"`
 	Seconds  float64 `json:"seconds"`
-	Mode     string  `json:"aug_mode,omitempty"`
+	// EvalSeconds is the batch-norm recalibration and the evaluation after the epoch (0 when not evaluated).
+	EvalSeconds float64 `json:"eval_seconds,omitempty"`
+	Mode        string  `json:"aug_mode,omitempty"`
 	// SortReplaced is the share of the target's mid channels that the epoch's channel sort took from the
 	// augmented region (NetAug's sort_channels; 0 when it only reordered the target's own channels).
 	SortReplaced float64 `json:"sort_replaced,omitempty"`
@@ -170,6 +172,7 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 			return nil, err
 		}
 		if cfg.evaluates(epoch) {
+			te := time.Now()
 			// The recalibration only serves the evaluation: the running statistics never feed training.
 			if calib != nil {
 				if err := s.Recalibrate(calib); err != nil {
@@ -186,6 +189,7 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 			if err != nil {
 				return nil, err
 			}
+			rec.EvalSeconds = time.Since(te).Seconds()
 		} else {
 			rec.NotEvaluated = true
 		}
