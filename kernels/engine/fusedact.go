@@ -58,6 +58,9 @@ type actTracker struct {
 
 	adder    map[backends.Op]adderOperands // adderexec.go: differences, their clips and products
 	adderAbs map[backends.Op]adderOperands // |p − w|
+
+	geqs  map[backends.Op]geq        // shiftmag.go: a ≥ thr
+	lifts map[backends.Op]*shiftLift // the shift-weight liftings and the constants they start from
 }
 
 type rangeCond struct {
@@ -81,7 +84,8 @@ func newActTracker() *actTracker {
 	return &actTracker{scalars: map[backends.Op]float32{}, conds: map[backends.Op]rangeCond{},
 		masks: map[backends.Op]rangeCond{}, maxes: map[backends.Op]clipLower{},
 		scaled: map[backends.Op]quantStep{}, floors: map[backends.Op]quantStep{}, quots: map[backends.Op]quantStep{},
-		adder: map[backends.Op]adderOperands{}, adderAbs: map[backends.Op]adderOperands{}}
+		adder: map[backends.Op]adderOperands{}, adderAbs: map[backends.Op]adderOperands{},
+		geqs: map[backends.Op]geq{}, lifts: map[backends.Op]*shiftLift{}}
 }
 
 // isFloat32 reports whether op is a float32 value (false on any error).
@@ -110,11 +114,13 @@ func (b *Builder) Constant(flat any, dims ...int) (backends.Op, error) {
 	return op, err
 }
 
-// GreaterOrEqual implements backends.Builder: SimpleGo's, remembering x ≥ scalar.
+// GreaterOrEqual implements backends.Builder: SimpleGo's, remembering x ≥ scalar or a ≥ thr.
 func (b *Builder) GreaterOrEqual(lhs, rhs backends.Op) (backends.Op, error) {
 	op, err := b.Builder.GreaterOrEqual(lhs, rhs)
 	if c, ok := b.scalarOf(rhs); err == nil && ok && b.isFloat32(lhs) {
 		b.acts.conds[op] = rangeCond{x: lhs, lo: c, hasLo: true}
+	} else if err == nil {
+		b.rememberGeq(op, lhs, rhs) // shiftmag.go
 	}
 	return op, err
 }
@@ -142,8 +148,12 @@ func (b *Builder) LogicalAnd(lhs, rhs backends.Op) (backends.Op, error) {
 	return op, err
 }
 
-// Where implements backends.Builder: SimpleGo's, remembering Where(lo ≤ x (< hi), 1, 0).
+// Where implements backends.Builder: SimpleGo's, remembering Where(lo ≤ x (< hi), 1, 0), or a fused shift-weight
+// lifting step (shiftmag.go).
 func (b *Builder) Where(cond, onTrue, onFalse backends.Op) (backends.Op, error) {
+	if f, ok := b.fusedShiftLift(cond, onTrue, onFalse); ok {
+		return f, nil
+	}
 	op, err := b.Builder.Where(cond, onTrue, onFalse)
 	if err != nil || b.acts == nil {
 		return op, err
@@ -274,6 +284,9 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 		if a, ok := n.data.(*fusedAdder); ok {
 			return adderExec(backend, n, a, inputs), nil
 		}
+		if l, ok := n.data.(*shiftLift); ok {
+			return shiftLiftExec(backend, n, l, inputs, owned), nil
+		}
 		p, ok := n.data.(*fusedAct)
 		if !ok {
 			if stock != nil {
@@ -357,12 +370,17 @@ func clip(z, x []float32, lo, hi float32) {
 }
 
 // quantClip is z = min(max(floor(x·s)/d, lo), hi) with the operations of the ops it replaces, in float32: the
-// product and the quotient rounded as Mul's and Div's, Floor through float64 as SimpleGo's, then clip. It runs a
-// block at a time while it is in cache.
+// product and the quotient rounded as Mul's and Div's, Floor through float64 as SimpleGo's (AVX's floor of the
+// float32 is the same value), then clip. It runs a block at a time while it is in cache.
 func quantClip(z, x []float32, s, d, lo, hi float32) {
 	for a := 0; a < len(z); a += clipChunk {
 		e := min(len(z), a+clipChunk)
-		for i := a; i < e; i++ {
+		i := a
+		if hasVec && !noVec {
+			i = a + (e-a)&^7
+			vecFloorScaleDiv(z[a:i], x[a:i], s, d)
+		}
+		for ; i < e; i++ {
 			z[i] = float32(math.Floor(float64(x[i]*s))) / d
 		}
 		clip(z[a:e], z[a:e], lo, hi)

@@ -60,14 +60,16 @@ func TestFusedActivationsMatchStock(t *testing.T) {
 // TestFusedQuantizedClipMatchesStock: kernels.ShiftActivation (DeepShift's fixed-point rounding with its
 // straight-through gradient) runs its Mul, Floor, Div and clip as one fused node on the engine, with SimpleGo's
 // values bit for bit, forward and gradient, on values at the rounding steps, the clamp bounds, signed zeros,
-// infinities and NaN, odd lengths and sizes that run in parallel.
+// infinities and NaN, odd lengths and sizes that run in parallel, with the AVX kernel and with the Go loop alone.
 func TestFusedQuantizedClipMatchesStock(t *testing.T) {
 	fast, stock := newFastEngine(t), newStockSimpleGo(t)
 	rng := rand.New(rand.NewPCG(23, 24))
 	special := []float32{0, float32(math.Copysign(0, -1)), 0x1p-16, -0x1p-16, 0x1p-17, -0x1p-17, 1.5e-5, -1.5e-5,
 		32767, 32767.99, 32768, -32768, -32768.01, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)),
 		float32(math.NaN())}
-	for _, dims := range [][]int{{7, 5}, {3, 11, 13, 9}, {64, 24, 24, 8}} {
+	defer func() { noVec = false }()
+	for k, dims := range [][]int{{7, 5}, {3, 11, 13, 9}, {64, 24, 24, 8}, {3, 11, 13, 9}} {
+		noVec = k == 3 // the Go loop alone
 		x, v := randTensor(rng, dims), randTensor(rng, dims)
 		tensors.MutableFlatData(x, func(flat []float32) {
 			for i := range flat {
@@ -77,7 +79,7 @@ func TestFusedQuantizedClipMatchesStock(t *testing.T) {
 			}
 			flat[0] = 0.75 // the divisor's tie reads the first element: keep it finite
 		})
-		what := fmt.Sprintf("ShiftActivation %v", dims)
+		what := fmt.Sprintf("ShiftActivation %v (vector kernels off: %v)", dims, noVec)
 		forward := func(xs []*Node) *Node { return kernels.ShiftActivation(xs[0], 16) }
 		grad := func(xs []*Node) *Node {
 			return Gradient(ReduceAllSum(Mul(kernels.ShiftActivation(xs[0], 16), xs[1])), xs[0])[0]
@@ -87,6 +89,49 @@ func TestFusedQuantizedClipMatchesStock(t *testing.T) {
 		bitIdentical(t, what+" gradient", runOn(t, fast, grad, x, v), runOn(t, stock, grad, x, v))
 		if fusedActRuns[2].Load() == quants {
 			t.Fatalf("%s: the quantised clip was not fused", what)
+		}
+	}
+}
+
+// TestFusedShiftWeightMatchesStock: kernels.QuantizeShiftWeight's binary lifting (and ShiftWeight's
+// straight-through gradient) runs as one fused node per step on the engine, with SimpleGo's values bit for bit, at
+// every weight width (1 bit: no lifting step), on values at and beside every rounding threshold √2·2^p, powers
+// of two, the clamp bounds, signed zeros, subnormals, infinities and NaN, odd lengths and sizes that run in
+// parallel, with the AVX kernel and with the Go loop alone.
+func TestFusedShiftWeightMatchesStock(t *testing.T) {
+	fast, stock := newFastEngine(t), newStockSimpleGo(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-45, 1, -1, 2, 1e30, -1e30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for p := -20; p <= 2; p++ {
+		th := float32(math.Ldexp(math.Sqrt2, p))
+		pw := float32(math.Ldexp(1, p))
+		special = append(special, th, -th, math.Nextafter32(th, 0), math.Nextafter32(th, 10), pw, -pw)
+	}
+	defer func() { noVec = false }()
+	for _, bits := range []int{1, 2, 4, 5, 8} {
+		for j, dims := range [][]int{{7, 5}, {3, 3, 13, 9}, {3, 3, 96, 384}, {7, 5}} {
+			noVec = j == 3 // the Go loop alone
+			w, v := randTensor(rng, dims), randTensor(rng, dims)
+			tensors.MutableFlatData(w, func(flat []float32) {
+				for i := range flat {
+					flat[i] *= float32(math.Ldexp(1, -rng.IntN(12)))
+					if rng.IntN(3) == 0 {
+						flat[i] = special[rng.IntN(len(special))]
+					}
+				}
+			})
+			what := fmt.Sprintf("ShiftWeight %d bits %v (vector kernels off: %v)", bits, dims, noVec)
+			forward := func(xs []*Node) *Node { return kernels.QuantizeShiftWeight(xs[0], bits) }
+			grad := func(xs []*Node) *Node {
+				return Gradient(ReduceAllSum(Mul(kernels.ShiftWeight(xs[0], bits), xs[1])), xs[0])[0]
+			}
+			lifts := shiftLiftRuns.Load()
+			bitIdentical(t, what+" forward", runOn(t, fast, forward, w), runOn(t, stock, forward, w))
+			bitIdentical(t, what+" gradient", runOn(t, fast, grad, w, v), runOn(t, stock, grad, w, v))
+			if ran := shiftLiftRuns.Load() - lifts; (bits > 1) != (ran > 0) {
+				t.Fatalf("%s: %d fused lifting nodes ran", what, ran)
+			}
 		}
 	}
 }

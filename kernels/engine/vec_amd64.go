@@ -96,6 +96,17 @@ func vecRangeMul(z, v, x []float32, lo, hi float32)
 //go:noescape
 func vecStepMul(z, v, x []float32, lo float32)
 
+// vecFloorScaleDiv: z[i] = floor(x[i]·s)/d for i < len(z), a multiple of 8 (quantClip, fusedact.go).
+//
+//go:noescape
+func vecFloorScaleDiv(z, x []float32, s, d float32)
+
+// vecShiftLift: the shift-weight lifting of a into z for i < len(z), a multiple of 8: m = c0, then for each step
+// k cand = m·s[k] and m = cand where a[i] ≥ cand·t[k] (shiftmag.go).
+//
+//go:noescape
+func vecShiftLift(z, a []float32, c0 float32, s, t []float32)
+
 // vecAdderDist4: for r < 4, c < cols (a multiple of 8): s[r*o+c] = Σ_{j<k} |p[r*k+j] − w[j*o+c]| (adderexec.go).
 //
 //go:noescape

@@ -389,3 +389,70 @@ tnext:
 tdone:
 	VZEROUPPER
 	RET
+
+// func vecShiftLift(z, a []float32, c0 float32, s, t []float32)
+// For i < len(z) (a multiple of 8): m = c0; for each k < len(s): cand = m·s[k]; m = cand where a[i] ≥ cand·t[k]
+// (ordered: false for a NaN a); z[i] = m (shiftmag.go).
+TEXT ·vecShiftLift(SB), NOSPLIT, $0-104
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ a_base+24(FP), SI
+	VBROADCASTSS c0+48(FP), Y5
+	MOVQ s_base+56(FP), R8
+	MOVQ s_len+64(FP), R9
+	MOVQ t_base+80(FP), R10
+	XORQ AX, AX
+
+lelem:
+	CMPQ AX, CX
+	JGE ldone
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVAPS Y5, Y1
+	XORQ BX, BX
+
+lstep:
+	CMPQ BX, R9
+	JGE lstore
+	VBROADCASTSS (R8)(BX*4), Y2
+	VBROADCASTSS (R10)(BX*4), Y3
+	VMULPS Y2, Y1, Y2
+	VMULPS Y3, Y2, Y4
+	VCMPPS $0x1d, Y4, Y0, Y4
+	VBLENDVPS Y4, Y2, Y1, Y1
+	INCQ BX
+	JMP lstep
+
+lstore:
+	VMOVUPS Y1, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP lelem
+
+ldone:
+	VZEROUPPER
+	RET
+
+// func vecFloorScaleDiv(z, x []float32, s, d float32)
+// z[i] = floor(x[i]·s)/d for i < len(z) (a multiple of 8): float32 product, floor, float32 quotient (the
+// quantised clip's first part, fusedact.go).
+TEXT ·vecFloorScaleDiv(SB), NOSPLIT, $0-56
+	MOVQ z_base+0(FP), DI
+	MOVQ z_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	VBROADCASTSS s+48(FP), Y6
+	VBROADCASTSS d+52(FP), Y7
+	XORQ AX, AX
+
+floop:
+	CMPQ AX, CX
+	JGE fdone
+	VMOVUPS (SI)(AX*4), Y0
+	VMULPS Y6, Y0, Y0
+	VROUNDPS $9, Y0, Y0
+	VDIVPS Y7, Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP floop
+
+fdone:
+	VZEROUPPER
+	RET

@@ -44,3 +44,9 @@ func vecColSqDiff(z, x, m []float32, stride, rows int) {
 func vecTapsMulAddRun(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int) {
 	panic("no vector kernels on this architecture")
 }
+
+func vecShiftLift(z, a []float32, c0 float32, s, t []float32) {
+	panic("no vector kernels on this architecture")
+}
+
+func vecFloorScaleDiv(z, x []float32, s, d float32) { panic("no vector kernels on this architecture") }
