@@ -179,87 +179,12 @@ func archFromJSON(j archJSON) (*arch.Model, error) {
 }
 
 // CheckArch verifies that a model description is one that pkg/models can build and the deployment runner can
-// run: channel counts chain from the 3-channel input through every layer to the classifier, kernels are odd,
-// strides positive, shortcuts join equal shapes, layer names are unique and non-empty.
+// run: arch.Model.Validate, the one set of rules (channels chain from the 3-channel input through every layer to
+// the classifier, kernels and strides the kernels support, shortcuts join equal shapes, unique layer names), with
+// the model's name in the error.
 func CheckArch(m *arch.Model) error {
-	names := map[string]bool{}
-	name := func(n string) error {
-		if n == "" {
-			return fmt.Errorf("a layer has no name")
-		}
-		if names[n] {
-			return fmt.Errorf("layer name %q is used twice", n)
-		}
-		names[n] = true
-		return nil
-	}
-	geom := func(n string, k, s int) error {
-		if k < 1 || k%2 == 0 {
-			return fmt.Errorf("layer %s: kernel %d must be odd and positive", n, k)
-		}
-		if s < 1 {
-			return fmt.Errorf("layer %s: stride %d must be positive", n, s)
-		}
-		return nil
-	}
-	conv := func(c arch.Conv, in int) error {
-		if err := name(c.Name); err != nil {
-			return err
-		}
-		if c.In != in {
-			return fmt.Errorf("layer %s takes %d channels, but its input has %d", c.Name, c.In, in)
-		}
-		if c.Out < 1 {
-			return fmt.Errorf("layer %s: %d output channels", c.Name, c.Out)
-		}
-		return geom(c.Name, c.K, c.Stride)
-	}
-	if m.Seg != nil {
-		// A segmentation head is checked against its blocks by arch's own validation.
-		if err := m.Validate(); err != nil {
-			return fmt.Errorf("model %s: %w", m.Name, err)
-		}
-		return nil
-	}
-	if m.Classes < 2 || m.Classifier.Out != m.Classes {
-		return fmt.Errorf("model %s: %d classes with a classifier of %d outputs", m.Name, m.Classes, m.Classifier.Out)
-	}
-	if err := conv(m.Stem, 3); err != nil {
-		return err
-	}
-	in := m.Stem.Out
-	for _, b := range m.Blocks {
-		if err := name(b.Name); err != nil {
-			return err
-		}
-		if b.In != in {
-			return fmt.Errorf("block %s takes %d channels, but its input has %d", b.Name, b.In, in)
-		}
-		if b.Mid < 1 || b.Out < 1 || b.SE < 0 {
-			return fmt.Errorf("block %s: channels %d/%d/%d (SE %d)", b.Name, b.In, b.Mid, b.Out, b.SE)
-		}
-		if !b.Expand && b.Mid != b.In {
-			return fmt.Errorf("block %s has no expand conv but %d mid channels for %d inputs", b.Name, b.Mid, b.In)
-		}
-		if b.Residual && (b.Stride != 1 || b.In != b.Out) {
-			return fmt.Errorf("block %s: a shortcut needs stride 1 and equal widths (stride %d, %d→%d)", b.Name, b.Stride, b.In, b.Out)
-		}
-		if err := geom(b.Name, b.K, b.Stride); err != nil {
-			return err
-		}
-		in = b.Out
-	}
-	for _, c := range m.Head {
-		if err := conv(c, in); err != nil {
-			return err
-		}
-		in = c.Out
-	}
-	if err := name(m.Classifier.Name); err != nil {
-		return err
-	}
-	if m.Classifier.In != in {
-		return fmt.Errorf("classifier takes %d features, but the network gives %d", m.Classifier.In, in)
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("model %s: %w", m.Name, err)
 	}
 	return nil
 }

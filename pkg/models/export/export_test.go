@@ -298,8 +298,8 @@ func TestLoadErrors(t *testing.T) {
 		{"short data", reframe(func(h *header) {}, data[:len(data)-4]), ErrInvalid, "runs past the end"},
 		{"moved tensor", reframe(func(h *header) { h.Tensors[1].Offset++ }, data), ErrInvalid, "stem/weights.exp is at offset 433, want 432"},
 		{"architecture: wrong chaining", reframe(func(h *header) { h.Arch.Blocks[3].In = 9 }, data), ErrInvalid,
-			"block blocks.3 takes 9 channels, but its input has 8"},
-		{"architecture: classifier", reframe(func(h *header) { h.Arch.Classifier.Out = 5 }, data), ErrInvalid, "4 classes with a classifier of 5"},
+			"blocks.3 takes 9 channels after a layer that gives 8"},
+		{"architecture: classifier", reframe(func(h *header) { h.Arch.Classifier.Out = 5 }, data), ErrInvalid, "classifier has 5 outputs for 4 classes"},
 		{"architecture: unknown op", reframe(func(h *header) { h.Arch.Blocks[0].Op = "divide" }, data), ErrInvalid, "unknown operator \"divide\""},
 		{"exponent out of range", reframe(func(h *header) { h.Shift.WeightBits = 2 }, data), ErrInvalid, "exponent outside [-1, 0]"},
 		{"unknown header field", func() []byte {
