@@ -86,7 +86,14 @@ func SearchedRows(searchDir string, runDirs []string, dataset string) ([]Table6R
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w (want the --dir of a finished 'train --arch' run)", dir, err)
 		}
-		r, err := SearchedRow(dataset, fmt.Sprintf("%s, %s (this project)", target.Name, st.Config.Method), target, target.Res, 100*st.FinalAcc)
+		how := st.Config.Method
+		if st.Config.KeepOps { // a hybrid target: the method only says whether training was augmented
+			how = "its own operators, direct"
+			if m, err := train.ParseMethod(st.Config.Method); err == nil && m.Augmented {
+				how = "its own operators, augmented (" + st.Config.Method + ")"
+			}
+		}
+		r, err := SearchedRow(dataset, fmt.Sprintf("%s, %s (this project)", target.Name, how), target, target.Res, 100*st.FinalAcc)
 		if err != nil {
 			return nil, err
 		}
