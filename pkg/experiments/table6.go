@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/shiftaddaug/shiftaddaug/pkg/arch"
 	"github.com/shiftaddaug/shiftaddaug/pkg/train"
@@ -108,7 +109,11 @@ func Table6Chart(searched []Table6Row) *viz.Chart {
 	var cats []string
 	var mult, shift, add []float64
 	for _, r := range append(append([]Table6Row(nil), PaperTable6...), searched...) {
-		cats = append(cats, fmt.Sprintf("%s %s (%s)", r.Dataset, r.Method, r.Published))
+		label := fmt.Sprintf("%s %s (%s)", r.Dataset, r.Method, r.Published)
+		if strings.HasSuffix(r.Method, "("+r.Published+")") { // SearchedRows' methods say it already
+			label = r.Dataset + " " + r.Method
+		}
+		cats = append(cats, label)
 		mult, shift, add = append(mult, r.Mult), append(shift, r.Shift), append(add, r.Add)
 	}
 	return viz.Bar(viz.Options{Title: "Table 6: operations of searched models with hybrid operators",
