@@ -374,3 +374,57 @@ func TestChannelStats(t *testing.T) {
 		t.Errorf("fashion-mnist: mean %v std %v (%v), want 0.2860 and 0.3530", mean, std, err)
 	}
 }
+
+// TestWholeCropCopyMatchesFilter: resample copies a region of whole pixels (pad-and-crop's translations, its eval
+// geometry) instead of filtering it; the values are the filter's bit for bit, for grey and RGB images, in both
+// layouts, with flips; a scaled crop still filters.
+func TestWholeCropCopyMatchesFilter(t *testing.T) {
+	defer func() { noWholeCrop = false }()
+	grey := &Dataset{Name: "fashion-mnist", Shape: Shape{28, 28, 1}, Train: imgSource{randomGrey(7, 28, 28), randomGrey(8, 28, 28)}}
+	rgbImg := Image{H: 32, W: 32, C: 3, Pix: make([]uint8, 32*32*3)}
+	r := rng(9)
+	for i := range rgbImg.Pix {
+		rgbImg.Pix[i] = uint8(r.IntN(256))
+	}
+	rgb := &Dataset{Name: "cifar10", Shape: Shape{32, 32, 3}, Train: imgSource{rgbImg, rgbImg}}
+	for _, ds := range []*Dataset{grey, rgb} {
+		tr, ev, err := Transforms(ds, 32, "padcrop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := ds.Train.Image(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, layout := range []Layout{NHWC, NCHW} {
+			for seed := uint64(0); seed < 30; seed++ {
+				for _, tf := range []Transform{tr, ev} {
+					run := func(copyOff bool) []float32 {
+						noWholeCrop = copyOff
+						out := make([]float32, tf.OutChannels(img.C)*32*32)
+						if err := tf.Apply(img, rng(seed), out, layout); err != nil {
+							t.Fatal(err)
+						}
+						return out
+					}
+					copied, filtered := run(false), run(true)
+					for i := range copied {
+						if math.Float32bits(copied[i]) != math.Float32bits(filtered[i]) {
+							t.Fatalf("%s %v seed %d (train %v): value %d is %v copied, %v filtered", ds.Name, layout, seed, tf.Train, i, copied[i], filtered[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	noWholeCrop = false
+	if _, _, ok := wholeCrop(region{1, 2, 28, 28}, 32, 36, 36); ok {
+		t.Fatal("a scaled region counted as a whole crop")
+	}
+	if _, _, ok := wholeCrop(region{1.5, 2, 32, 32}, 32, 36, 36); ok {
+		t.Fatal("a region off the pixel grid counted as a whole crop")
+	}
+	if x0, y0, ok := wholeCrop(region{4, 0, 32, 32}, 32, 36, 36); !ok || x0 != 4 || y0 != 0 {
+		t.Fatalf("whole crop (4, 0) read as (%d, %d, %v)", x0, y0, ok)
+	}
+}
