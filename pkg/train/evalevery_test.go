@@ -37,8 +37,11 @@ func TestEvalEveryChangesOnlyTheMeasurements(t *testing.T) {
 				t.Errorf("epoch %d was not evaluated but records test acc %v, loss %v", i+1, h.TestAcc, h.TestLoss)
 			}
 			r.TestAcc, r.TestLoss, r.NotEvaluated = 0, 0, true
+			if h.EvalSeconds != 0 {
+				t.Errorf("epoch %d was not evaluated but records %v s of evaluation", i+1, h.EvalSeconds)
+			}
 		}
-		h.Seconds, r.Seconds = 0, 0
+		h.Seconds, r.Seconds, h.EvalSeconds, r.EvalSeconds = 0, 0, 0, 0
 		if h != r {
 			t.Errorf("epoch %d differs:\n every epoch %+v\n every 2nd   %+v", i+1, r, h)
 		}
