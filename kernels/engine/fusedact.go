@@ -294,12 +294,7 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 			}
 			return nil, errors.Errorf("op %s: no executor", n.opType)
 		}
-		var out *simplego.Buffer
-		if owned[0] {
-			out, inputs[0] = inputs[0], nil
-		} else {
-			out = simplegoGetBufferForShape(backend, n.shape)
-		}
+		out := outputOverFirst(backend, n, inputs, owned)
 		z := bufferOf(out).flat.([]float32)
 		first := z
 		if inputs[0] != nil {
@@ -329,6 +324,17 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 		parallelFor(len(z), len(z), func(lo, hi int) { clip(z[lo:hi], first[lo:hi], p.lo, p.hi) })
 		return out, nil
 	}
+}
+
+// outputOverFirst returns the output buffer of an elementwise fused node: its first input's, which it takes
+// (setting inputs[0] to nil), when SimpleGo no longer needs that, else a new one.
+func outputOverFirst(backend *simplego.Backend, n *nodeLayout, inputs []*simplego.Buffer, owned []bool) *simplego.Buffer {
+	if owned[0] {
+		out := inputs[0]
+		inputs[0] = nil
+		return out
+	}
+	return simplegoGetBufferForShape(backend, n.shape)
 }
 
 // fusedActRuns counts the fused clips [0], masked gradients [1] and quantised clips [2] run (the tests check each

@@ -84,12 +84,7 @@ func shiftLiftExec(backend *simplego.Backend, n *nodeLayout, l *shiftLift, input
 	fastExecRuns.Add(1)
 	shiftLiftRuns.Add(1)
 	a := bufferOf(inputs[0]).flat.([]float32)
-	var out *simplego.Buffer
-	if owned[0] {
-		out, inputs[0] = inputs[0], nil
-	} else {
-		out = simplegoGetBufferForShape(backend, n.shape)
-	}
+	out := outputOverFirst(backend, n, inputs, owned)
 	z := bufferOf(out).flat.([]float32)
 	parallelFor(len(z), len(z), func(lo, hi int) { shiftLiftRun(z[lo:hi], a[lo:hi], l) })
 	return out
