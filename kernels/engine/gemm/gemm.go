@@ -27,6 +27,9 @@ const (
 // useGo forces the Go micro-kernel (the tests run both).
 var useGo bool
 
+// alwaysPack switches off the unpacked path of weight-gradient products (the tests compare the two).
+var alwaysPack bool
+
 // Matrix is a row-major operand: Trans says the data holds its transpose (an A stored [K, M], a B stored [N, K]).
 type Matrix struct {
 	Data  []float32
@@ -61,29 +64,44 @@ func mul(m, n, k int, a, b Matrix, lda, ldb int, c []float32, ldc int) {
 		}
 		return
 	}
-	// Split the rows of C between the workers, in whole micro-tiles; small products run inline.
+	// Split C between the workers in whole micro-tiles, by rows or, when C is wider than tall, by columns: a row
+	// split has every worker read (and pack) all of op(b), a column split all of op(a), so the split goes along
+	// the larger side. Small products run inline. Either way each element sums the same products in the same
+	// order, so the result does not depend on the split.
 	workers := runtime.GOMAXPROCS(0)
 	if m*n*k < 1<<17 {
 		workers = 1
 	}
+	byCols := m < n
 	tiles := (m + mr - 1) / mr
+	unit := mr
+	if byCols {
+		tiles, unit = (n+nr-1)/nr, nr
+	}
 	workers = max(1, min(workers, tiles))
-	p := product{n: n, k: k, a: a, b: b, lda: lda, ldb: ldb, c: c, ldc: ldc}
+	p := product{k: k, a: a, b: b, lda: lda, ldb: ldb, c: c, ldc: ldc}
 	if workers == 1 {
-		p.rows(0, m)
+		p.block(0, m, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo, hi := min(m, tiles*w/workers*mr), min(m, tiles*(w+1)/workers*mr)
+		part := func() {
+			lo, hi := tiles*w/workers*unit, tiles*(w+1)/workers*unit
+			if byCols {
+				p.block(0, m, min(n, lo), min(n, hi))
+			} else {
+				p.block(min(m, lo), min(m, hi), 0, n)
+			}
+		}
 		if w == workers-1 {
-			p.rows(lo, hi)
+			part()
 			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.rows(lo, hi)
+			part()
 		}()
 	}
 	wg.Wait()
@@ -99,41 +117,71 @@ var pool = sync.Pool{New: func() any {
 	return &buffers{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
 }}
 
-// product is one matrix product: c (rows ldc apart) = op(a)·op(b), op(b) with n columns, both of depth k, the
-// operands' stored rows lda and ldb apart.
+// product is one matrix product: c (rows ldc apart) = op(a)·op(b), both of depth k, the operands' stored rows lda
+// and ldb apart.
 type product struct {
-	n, k     int
+	k        int
 	a, b     Matrix
 	lda, ldb int
 	c        []float32
 	ldc      int
 }
 
-// rows computes rows [m0, m1) of c.
-func (q product) rows(m0, m1 int) {
-	n, k, b, c := q.n, q.k, q.b, q.c
+// block computes rows [m0, m1) and columns [n0, n1) of c.
+func (q product) block(m0, m1, n0, n1 int) {
+	k, b, c := q.k, q.b, q.c
 	m := m1 - m0
-	if m <= 0 {
+	if m <= 0 || n1 <= n0 {
 		return
 	}
 	bufs := pool.Get().(*buffers)
 	defer pool.Put(bufs)
 	rows := rowBlock{a: q.a, lda: q.lda, m0: m0}
-	for j0 := 0; j0 < n; j0 += nc {
-		nb := min(nc, n-j0)
+	// A transposed a and an untransposed b (a weight gradient: activations stored [k, m], output gradients [k, n])
+	// already hold each depth index's rows, and columns, side by side: the full tiles read them where they are.
+	// Packing them cost more than the multiplication for the small m and n and very large k of these products.
+	unpacked := q.a.Trans && !b.Trans && hasAsm && !useGo && !alwaysPack
+	for j0 := n0; j0 < n1; j0 += nc {
+		nb := min(nc, n1-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
-			packB(b, q.ldb, p0, kb, j0, nb, bufs.b)
+			if !unpacked {
+				packB(b, q.ldb, p0, kb, j0, nb, bufs.b)
+			} else if jn := nb - nb%nr; jn < nb {
+				// Unpacked, a last panel of fewer than nr columns is packed once for all its tiles.
+				packB(b, q.ldb, p0, kb, j0+jn, nb-jn, bufs.b[jn*kb:(jn+nr)*kb])
+			}
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
-				rows.pack(i0, mb, p0, kb, bufs.a)
+				aPacked := !unpacked
+				if aPacked {
+					rows.pack(i0, mb, p0, kb, bufs.a)
+				}
 				for jr := 0; jr < nb; jr += nr {
-					bp := bufs.b[jr*kb : (jr+nr)*kb]
 					cols := min(nr, nb-jr)
+					narrow := cols < nr
 					for ir := 0; ir < mb; ir += mr {
-						ap := bufs.a[ir*kb : (ir+mr)*kb]
 						rws := min(mr, mb-ir)
 						ci := (m0+i0+ir)*q.ldc + j0 + jr
+						var ap, bp []float32
+						if unpacked {
+							if rws == mr && !narrow {
+								stridedKernel(kb, q.a.Data[p0*q.lda+m0+i0+ir:], q.lda, b.Data[p0*q.ldb+j0+jr:], q.ldb,
+									c[ci:], q.ldc, p0 > 0)
+								continue
+							}
+							// An edge tile: the block of a packed once, this tile's b panel alone.
+							if !aPacked {
+								rows.pack(i0, mb, p0, kb, bufs.a)
+								aPacked = true
+							}
+							ap, bp = bufs.a[ir*kb:(ir+mr)*kb], bufs.b[jr*kb:(jr+nr)*kb]
+							if !narrow {
+								packB(b, q.ldb, p0, kb, j0+jr, cols, bp)
+							}
+						} else {
+							ap, bp = bufs.a[ir*kb:(ir+mr)*kb], bufs.b[jr*kb:(jr+nr)*kb]
+						}
 						if rws == mr && cols == nr {
 							microKernel(kb, ap, bp, c[ci:], q.ldc, p0 > 0)
 							continue

@@ -21,6 +21,20 @@ func microKernel(kb int, a, b, c []float32, ldc int, accumulate bool) {
 	kernel4x16(kb, &a[0], &b[0], &c[0], ldc, accumulate)
 }
 
+// kernel4x16Strided is kernel4x16 on unpacked operands (gemm_amd64.s): c[r*ldc+j] (+)= Σ_p a[p*lda+r]·b[p*ldb+j].
+//
+//go:noescape
+func kernel4x16Strided(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, accumulate bool)
+
+// stridedKernel computes a full 4 × 16 tile from a transposed a and an untransposed b as they are stored (no
+// packing), with kernel4x16's bits. It needs hasAsm.
+func stridedKernel(kb int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	_ = a[(kb-1)*lda+mr-1]
+	_ = b[(kb-1)*ldb+nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	kernel4x16Strided(kb, &a[0], lda, &b[0], ldb, &c[0], ldc, accumulate)
+}
+
 // anyNonzero32 reports whether any of the n floats at x (n a multiple of 32) is other than ±0 (gemm_amd64.s).
 //
 //go:noescape

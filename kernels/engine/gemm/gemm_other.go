@@ -9,3 +9,7 @@ func microKernel(kb int, a, b, c []float32, ldc int, accumulate bool) {
 }
 
 func anyNonzero32(x *float32, n int) bool { panic("gemm: no assembly on this architecture") }
+
+func stridedKernel(kb int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	panic("gemm: no assembly on this architecture")
+}

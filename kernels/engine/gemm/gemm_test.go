@@ -40,11 +40,11 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 
 // TestMul: every transposition, shapes around the tile and block sizes (edges in rows, columns and depth, several
 // depth blocks, several workers), both micro-kernels, against float64; and the same bits whatever the number of
-// workers would be (rows are split, never depth).
+// workers would be (rows or columns are split, never depth), and whether the operands are packed or not.
 func TestMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	shapes := [][3]int{{1, 1, 1}, {4, 16, 8}, {5, 17, 3}, {3, 15, 300}, {67, 33, 257}, {130, 40, 600},
-		{1000, 24, 144}, {144, 24, 2000}, {2, 300, 70}, {9, 1, 513}}
+		{1000, 24, 144}, {144, 24, 2000}, {2, 300, 70}, {9, 1, 513}, {24, 144, 3000}, {7, 70, 2000}}
 	for _, goKernel := range []bool{false, true} {
 		if !goKernel && !hasAsm {
 			continue
@@ -66,10 +66,19 @@ func TestMul(t *testing.T) {
 					}
 					// The single-worker path gives the same bits.
 					c1 := make([]float32, m*n)
-					product{n: n, k: k, a: a, b: b, lda: storedCols(a.Trans, m, k), ldb: storedCols(!b.Trans, n, k), c: c1, ldc: n}.rows(0, m)
+					product{k: k, a: a, b: b, lda: storedCols(a.Trans, m, k), ldb: storedCols(!b.Trans, n, k), c: c1, ldc: n}.block(0, m, 0, n)
 					for i := range c {
 						if math.Float32bits(c[i]) != math.Float32bits(c1[i]) {
 							t.Fatalf("%s: c[%d] = %v in parallel, %v on one worker", what, i, c[i], c1[i])
+						}
+					}
+					// Packing every operand (the unpacked path off) gives the same bits too.
+					alwaysPack = true
+					Mul(m, n, k, a, b, c1)
+					alwaysPack = false
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(c1[i]) {
+							t.Fatalf("%s: c[%d] = %v, %v with every operand packed", what, i, c[i], c1[i])
 						}
 					}
 				}
