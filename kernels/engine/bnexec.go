@@ -123,6 +123,54 @@ func (b *Builder) BatchNormGradient(operand, scale, mean, variance, gradOutput b
 	return outs[0], outs[1], outs[2], nil
 }
 
+// bnInference is the data of a fused BatchNormForInference node (a fusedOpType node: one output).
+type bnInference struct {
+	epsilon float64
+}
+
+// BatchNormForInference implements backends.Builder: y = a·(x − mean) + offset with a = scale/√(variance + ε) per
+// channel, one pass over x. The composed formulation (norm.NormalizeWith: Sub, Mul and Add, each after a
+// Broadcast of its per-channel operand) made six passes over every evaluated activation. The values are the
+// composed ones: a is rounded as there ((1/√(v+ε))·scale) and y is a subtraction, a product and a sum, each rounded.
+func (b *Builder) BatchNormForInference(operand, scale, offset, mean, variance backends.Op, epsilon float32,
+	featureAxis int) (backends.Op, error) {
+	_, nodes, err := b.fusedBatchNormNodes("BatchNormForInference", featureAxis, operand, scale, offset, mean, variance)
+	if err != nil {
+		return nil, err
+	}
+	return b.newFusedNode(nodeOf(nodes[0]).shape, &bnInference{epsilon: float64(epsilon)},
+		operand, scale, offset, mean, variance), nil
+}
+
+// batchNormInferenceExec runs a BatchNormForInference node (inputs x, scale, offset, mean, variance), writing over x
+// when SimpleGo no longer needs it.
+func batchNormInferenceExec(backend *simplego.Backend, n *nodeLayout, p *bnInference, inputs []*simplego.Buffer,
+	owned []bool) *simplego.Buffer {
+	per := [4]*simplego.Buffer{inputs[1], inputs[2], inputs[3], inputs[4]}
+	x := bufferOf(inputs[0]).flat
+	out := outputOverFirst(backend, n, inputs, owned)
+	fastExecRuns.Add(1)
+	if x32, ok := x.([]float32); ok {
+		batchNormInference(bufferOf(out).flat.([]float32), x32, bufferOf(per[0]).flat.([]float32),
+			bufferOf(per[1]).flat.([]float32), bufferOf(per[2]).flat.([]float32), bufferOf(per[3]).flat.([]float32),
+			p.epsilon)
+	} else {
+		batchNormInference(bufferOf(out).flat.([]float64), x.([]float64), bufferOf(per[0]).flat.([]float64),
+			bufferOf(per[1]).flat.([]float64), bufferOf(per[2]).flat.([]float64), bufferOf(per[3]).flat.([]float64),
+			p.epsilon)
+	}
+	return out
+}
+
+// batchNormInference sets y = a·(x − mean) + offset, a = (1/√(variance + ε))·scale, over the rows of x ([rows, C]).
+func batchNormInference[T float32 | float64](y, x, scale, offset, mean, variance []T, eps float64) {
+	a := make([]T, len(scale))
+	for j := range a {
+		a[j] = (1 / T(math.Sqrt(float64(variance[j]+T(eps))))) * scale[j]
+	}
+	affineRows(y, x, nil, a, mean, nil, offset, len(a))
+}
+
 // batchNormTrainingExecutor: inputs x, scale, offset; outputs y, mean, biased variance.
 func batchNormTrainingExecutor(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer,
 	_ []bool) ([]*simplego.Buffer, error) {

@@ -287,6 +287,9 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 		if l, ok := n.data.(*shiftLift); ok {
 			return shiftLiftExec(backend, n, l, inputs, owned), nil
 		}
+		if p, ok := n.data.(*bnInference); ok { // bnexec.go
+			return batchNormInferenceExec(backend, n, p, inputs, owned), nil
+		}
 		p, ok := n.data.(*fusedAct)
 		if !ok {
 			if stock != nil {

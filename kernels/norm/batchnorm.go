@@ -255,8 +255,21 @@ func fusedNormalize(x, gamma, beta, mask *Node, epsilon float64) (y, mean, varia
 	return InternalBatchNormForTraining(x, gamma, beta, float32(epsilon), -1)
 }
 
-// NormalizeWith normalises x (channels last) with the given mean and variance ([C]), e.g. running statistics.
+// NormalizeWith normalises x (channels last) with the given mean and variance ([C]), e.g. running statistics. On a
+// backend with the fused batch norm it is one BatchNormForInference op, which has no gradient: the running
+// statistics normalise only in evaluation.
 func NormalizeWith(x, mean, variance, gamma, beta *Node, epsilon float64) *Node {
+	if fusedBatchNorm(x) {
+		g, dtype := x.Graph(), x.DType()
+		numC := x.Shape().Dimensions[x.Rank()-1]
+		if gamma == nil {
+			gamma = Ones(g, shapes.Make(dtype, numC))
+		}
+		if beta == nil { // −0, not +0: x + (−0) is x for every x, −0 included
+			beta = Neg(Zeros(g, shapes.Make(dtype, numC)))
+		}
+		return InternalBatchNormForInference(x, gamma, beta, mean, variance, float32(epsilon), -1)
+	}
 	return scaleShift(Sub(x, expand(x, mean)), variance, gamma, beta, epsilon)
 }
 

@@ -462,3 +462,64 @@ func TestFusedMatchesComposed(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedInferenceMatchesComposed: in evaluation the engine's one-op BatchNormForInference gives the composed
+// formulation's bits (a wide layer read through its first channels, with and without an affine, running statistics
+// of the named set), and the composed engine does not use it.
+func TestFusedInferenceMatchesComposed(t *testing.T) {
+	const wide = 40
+	dims := []int{3, 5, 7, 36} // 36 channels: the 8-lane kernel and the tail of a row
+	rng := rand.New(rand.NewPCG(17, 18))
+	x := make([]float32, dims[0]*dims[1]*dims[2]*dims[3])
+	for i := range x {
+		x[i] = float32(rng.NormFloat64()*3 - 1)
+	}
+	gamma, beta := make([]float32, wide), make([]float32, wide)
+	runMean, runVar := make([]float32, wide), make([]float32, wide)
+	for i := range gamma {
+		gamma[i], beta[i] = float32(0.5+rng.Float64()), float32(rng.NormFloat64())
+		runMean[i], runVar[i] = float32(rng.NormFloat64()), float32(0.1+2*rng.Float64())
+	}
+	runVar[3] = 0 // ε alone under the root
+	for _, affine := range []bool{true, false} {
+		run := func(config string) (out []float32, fused bool) {
+			backend, err := engine.NewEngine(config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer backend.Finalize()
+			ctx := context.New()
+			bn := ctx.In("bn")
+			bn.VariableWithValue(GammaName, gamma)
+			bn.VariableWithValue(BetaName, beta)
+			bn.VariableWithValue(RunningMeanName+"_target", runMean)
+			bn.VariableWithValue(RunningVarName+"_target", runVar)
+			exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node {
+				fused = fusedBatchNorm(x)
+				c := BatchNorm(ctx.In("bn").Reuse(), x).Channels(wide).Stats("target")
+				if !affine {
+					c = c.Affine(nil, nil)
+				}
+				return c.Done()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, dims...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tensors.MustCopyFlatData[float32](res[0]), fused
+		}
+		got, fused := run("")
+		want, composed := run("nofusedbn")
+		if !fused || composed {
+			t.Fatalf("fused batch norm chosen: %v with the default engine, %v with nofusedbn; want true, false", fused, composed)
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("affine %v: y[%d] = %g fused, %g composed: not the same bits", affine, i, got[i], want[i])
+			}
+		}
+	}
+}
