@@ -330,29 +330,77 @@ func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 	for t := range p.kh * p.kw {
 		clear(z[t*c+p.cu : (t+1)*c])
 	}
+	// Kernel rows of three taps (the models' 3x3 depthwise convs) run the output columns whose taps are all inside
+	// the input through vecTapRowGrad3, the three taps' sums in registers; the rest tap by tap. Either way each
+	// tap sums its products in increasing (b, oh, ow), so the bits are the same.
+	x32, v32 := any(x).([]float32), any(v).([]float32)
+	rows3 := p.kw == 3 && x32 != nil && hasVec && !noVec
+	owLo, owHi := 0, 0
+	if rows3 {
+		owLo = (p.padLft + p.sw - 1) / p.sw
+		if last := p.w - 3 + p.padLft; last >= 0 {
+			owHi = min(p.wo, last/p.sw+1)
+		}
+		owHi = max(owHi, owLo)
+	}
 	parallelFor(p.cu, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(c0, c1 int) {
 		cw := c1 - c0
 		acc := make([]T, p.kh*p.kw*cw)
+		acc32, _ := any(acc).([]float32)
+		taps := func(vrow, xrow []T, i, ow0, ow1 int) {
+			for ow := ow0; ow < ow1; ow++ {
+				vp := vrow[ow*c+c0 : ow*c+c1]
+				for j := range p.kw {
+					iw := tapInput(ow, p.sw, j, p.padLft, 1, p.w)
+					if iw < 0 {
+						continue
+					}
+					xp := xrow[iw*c+c0 : iw*c+c1]
+					mulAdd(acc[(i*p.kw+j)*cw:(i*p.kw+j+1)*cw], xp, vp)
+				}
+			}
+		}
 		for b := range p.n {
 			for oh := range p.ho {
-				vrow := v[(b*p.ho+oh)*p.wo*c : (b*p.ho+oh+1)*p.wo*c]
+				vo := (b*p.ho + oh) * p.wo * c
+				vrow := v[vo : vo+p.wo*c]
 				for i := range p.kh {
 					ih := tapInput(oh, p.sh, i, p.padTop, 1, p.h)
 					if ih < 0 {
 						continue
 					}
-					xrow := x[(b*p.h+ih)*p.w*c : (b*p.h+ih+1)*p.w*c]
-					for ow := range p.wo {
-						vp := vrow[ow*c+c0 : ow*c+c1]
-						for j := range p.kw {
-							iw := tapInput(ow, p.sw, j, p.padLft, 1, p.w)
-							if iw < 0 {
-								continue
-							}
-							xp := xrow[iw*c+c0 : iw*c+c1]
-							mulAdd(acc[(i*p.kw+j)*cw:(i*p.kw+j+1)*cw], xp, vp)
+					xo := (b*p.h + ih) * p.w * c
+					xrow := x[xo : xo+p.w*c]
+					if !rows3 || owLo == owHi {
+						taps(vrow, xrow, i, 0, p.wo)
+						continue
+					}
+					taps(vrow, xrow, i, 0, owLo)
+					n := owHi - owLo
+					v0, x0 := vo+owLo*c+c0, xo+(owLo*p.sw-p.padLft)*c+c0
+					_ = v32[v0+(n-1)*c+cw-1]
+					_ = x32[x0+(n-1)*p.sw*c+2*c+cw-1]
+					ch := 0
+					for ; ch+8 <= cw; ch += 16 {
+						blocks := min(2, (cw-ch)/8)
+						vecTapRowGrad3(&acc32[i*3*cw+ch], cw*4, &v32[v0+ch], c*4, &x32[x0+ch], p.sw*c*4, c*4, n, blocks)
+						if blocks == 1 {
+							ch -= 8
 						}
 					}
+					if ch < cw { // the last channels, fewer than 8
+						for ow := owLo; ow < owHi; ow++ {
+							vp := v32[vo+ow*c+c0+ch : vo+ow*c+c1]
+							for j := range 3 {
+								xp := x32[xo+(ow*p.sw+j-p.padLft)*c+c0+ch : xo+(ow*p.sw+j-p.padLft)*c+c1]
+								a := acc32[(i*3+j)*cw+ch : (i*3+j+1)*cw]
+								for q := range a {
+									a[q] += xp[q] * vp[q]
+								}
+							}
+						}
+					}
+					taps(vrow, xrow, i, owHi, p.wo)
 				}
 			}
 		}

@@ -172,12 +172,15 @@ func TestDepthwiseKernelsMatchGo(t *testing.T) {
 	}
 	defer func() { noVec = false }()
 	rng := rand.New(rand.NewPCG(21, 22))
-	for trial := range 40 {
+	for trial := range 60 {
 		p := convPlan{n: 1 + rng.IntN(3), h: 1 + rng.IntN(12), w: 1 + rng.IntN(12), c: 1 + rng.IntN(80),
 			kh: 1 + rng.IntN(5), kw: 1 + rng.IntN(5), sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(3), dh: 1, dw: 1,
 			padTop: rng.IntN(4), padLft: rng.IntN(4)}
 		if trial%2 == 0 {
 			p.dh, p.dw = 1+rng.IntN(2), 1+rng.IntN(2) // input dilation (the forward's input gradient)
+		}
+		if trial%4 == 1 { // rows of three taps (vecTapRowGrad3), with columns inside and outside the input
+			p.kw, p.w, p.dh, p.dw = 3, 4+rng.IntN(14), 1, 1
 		}
 		p.cu = p.c
 		if trial%3 == 0 {

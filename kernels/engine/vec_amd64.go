@@ -123,6 +123,14 @@ func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
 //go:noescape
 func vecColSqDiff(z, x, m []float32, stride, rows int)
 
+// vecTapRowGrad3 is the depthwise filter gradient of one kernel row of three taps over n output pixels, for 8·blocks
+// channels (blocks 1 or 2): acc[j·accStride + c] += x[p·xStride + j·tapStride + c]·v[p·vStride + c], p in increasing
+// order, each product rounded before the add (vecMulAdd's bits, pixel after pixel), the sums kept in registers
+// (vec_amd64.s; strides in bytes). The caller keeps every index within its slice.
+//
+//go:noescape
+func vecTapRowGrad3(acc *float32, accStride int, v *float32, vStride int, x *float32, xStride, tapStride, n, blocks int)
+
 // vecTapsMulAddRun: for n pixels p, z[p·zstep+c] = Σ_t x[p·xstep+xoff[t]+c]·k[koff[t]+c], c < cw (a multiple of
 // 8), summed in tap order from +0 with each product rounded first (vecMulAdd's bits, tap after tap), the sums kept
 // in registers (vec_amd64.s; the steps are given in bytes). The caller keeps every index within its slice.

@@ -456,3 +456,89 @@ floop:
 fdone:
 	VZEROUPPER
 	RET
+
+// func vecTapRowGrad3(acc *float32, accStride int, v *float32, vStride int, x *float32, xStride, tapStride, n, blocks int)
+// The depthwise filter gradient of one kernel row of three taps, over n output pixels and 8 or 16 channels (blocks
+// 1 or 2 of 8): acc[j·accStride + c] += x[p·xStride + j·tapStride + c]·v[p·vStride + c] for p < n in increasing p,
+// each product rounded before the add (vecMulAdd's bits), the sums kept in registers. Strides are in bytes.
+TEXT ·vecTapRowGrad3(SB), NOSPLIT, $0-72
+	MOVQ acc+0(FP), DI
+	MOVQ accStride+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ vStride+24(FP), R9
+	MOVQ x+32(FP), DX
+	MOVQ xStride+40(FP), R10
+	MOVQ tapStride+48(FP), R11
+	MOVQ n+56(FP), CX
+	MOVQ blocks+64(FP), AX
+	LEAQ (DI)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	LEAQ (R11)(R11*1), R14
+	CMPQ AX, $2
+	JEQ two
+
+	VMOVUPS (DI), Y0
+	VMOVUPS (R12), Y1
+	VMOVUPS (R13), Y2
+	TESTQ CX, CX
+	JEQ onedone
+
+oneloop:
+	VMOVUPS (SI), Y8
+	VMULPS (DX), Y8, Y9
+	VADDPS Y9, Y0, Y0
+	VMULPS (DX)(R11*1), Y8, Y10
+	VADDPS Y10, Y1, Y1
+	VMULPS (DX)(R14*1), Y8, Y11
+	VADDPS Y11, Y2, Y2
+	ADDQ R9, SI
+	ADDQ R10, DX
+	DECQ CX
+	JNE oneloop
+
+onedone:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (R12)
+	VMOVUPS Y2, (R13)
+	VZEROUPPER
+	RET
+
+two:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y3
+	VMOVUPS (R12), Y1
+	VMOVUPS 32(R12), Y4
+	VMOVUPS (R13), Y2
+	VMOVUPS 32(R13), Y5
+	TESTQ CX, CX
+	JEQ twodone
+
+twoloop:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y12
+	VMULPS (DX), Y8, Y9
+	VADDPS Y9, Y0, Y0
+	VMULPS 32(DX), Y12, Y13
+	VADDPS Y13, Y3, Y3
+	VMULPS (DX)(R11*1), Y8, Y10
+	VADDPS Y10, Y1, Y1
+	VMULPS 32(DX)(R11*1), Y12, Y14
+	VADDPS Y14, Y4, Y4
+	VMULPS (DX)(R14*1), Y8, Y11
+	VADDPS Y11, Y2, Y2
+	VMULPS 32(DX)(R14*1), Y12, Y15
+	VADDPS Y15, Y5, Y5
+	ADDQ R9, SI
+	ADDQ R10, DX
+	DECQ CX
+	JNE twoloop
+
+twodone:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y3, 32(DI)
+	VMOVUPS Y1, (R12)
+	VMOVUPS Y4, 32(R12)
+	VMOVUPS Y2, (R13)
+	VMOVUPS Y5, 32(R13)
+	VZEROUPPER
+	RET

@@ -50,3 +50,7 @@ func vecShiftLift(z, a []float32, c0 float32, s, t []float32) {
 }
 
 func vecFloorScaleDiv(z, x []float32, s, d float32) { panic("no vector kernels on this architecture") }
+
+func vecTapRowGrad3(acc *float32, accStride int, v *float32, vStride int, x *float32, xStride, tapStride, n, blocks int) {
+	panic("no vector kernels on this architecture")
+}
