@@ -333,8 +333,9 @@ func depthwiseFilterGrad[T float32 | float64](p convPlan, x, v, z []T) {
 	// Kernel rows of three taps (the models' 3x3 depthwise convs) run the output columns whose taps are all inside
 	// the input through vecTapRowGrad3, the three taps' sums in registers; the rest tap by tap. Either way each
 	// tap sums its products in increasing (b, oh, ow), so the bits are the same.
-	x32, v32 := any(x).([]float32), any(v).([]float32)
-	rows3 := p.kw == 3 && x32 != nil && hasVec && !noVec
+	x32, isF32 := any(x).([]float32)
+	v32, _ := any(v).([]float32)
+	rows3 := p.kw == 3 && isF32 && hasVec && !noVec
 	owLo, owHi := 0, 0
 	if rows3 {
 		owLo = (p.padLft + p.sw - 1) / p.sw

@@ -207,5 +207,14 @@ func TestDepthwiseKernelsMatchGo(t *testing.T) {
 		what := fmt.Sprintf("%+v", p)
 		bitIdentical(t, what+" forward", z[0], z[1])
 		bitIdentical(t, what+" filter gradient", fg[0], fg[1])
+		if fg[0] != nil { // the float64 instantiation takes the Go loops
+			fg64 := make([]float64, len(fg[0]))
+			depthwiseFilterGrad(p, toF64(x), toF64(v), fg64)
+			for i, want := range fg64 {
+				if d := math.Abs(float64(fg[0][i]) - want); d > 1e-4*(1+math.Abs(want)) {
+					t.Fatalf("%s: float64 filter gradient[%d] = %g, float32 %g", what, i, want, fg[0][i])
+				}
+			}
+		}
 	}
 }
