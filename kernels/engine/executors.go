@@ -852,16 +852,28 @@ func concatenateExecutor(stock nodeExecutor) nodeExecutor {
 		out := simplegoGetBufferForShape(backend, n.shape)
 		zs := bufferOf(out).flat.([]float32)
 		rowOut := dims[axis] * inner
+		xs, blocks := make([][]float32, len(inputs)), make([]int, len(inputs))
+		for i, in := range inputs {
+			b := bufferOf(in)
+			xs[i], blocks[i] = b.flat.([]float32), b.shape.Dimensions[axis]*inner
+		}
+		// Row by row, so the output is written once in order (an im2col's concatenation of nine 3-channel taps
+		// made nine strided passes over it), and blocks of a few values copied by a loop, not memmove.
 		parallelFor(outer, len(zs), func(lo, hi int) {
-			off := 0
-			for _, in := range inputs {
-				b := bufferOf(in)
-				block := b.shape.Dimensions[axis] * inner
-				xs := b.flat.([]float32)
-				for o := lo; o < hi; o++ {
-					copy(zs[o*rowOut+off:o*rowOut+off+block], xs[o*block:(o+1)*block])
+			for o := lo; o < hi; o++ {
+				dst := zs[o*rowOut : (o+1)*rowOut]
+				for i, x := range xs {
+					block := blocks[i]
+					src := x[o*block : (o+1)*block]
+					if block < 16 {
+						for k, v := range src {
+							dst[k] = v
+						}
+					} else {
+						copy(dst[:block], src)
+					}
+					dst = dst[block:]
 				}
-				off += block
 			}
 		})
 		return out, nil
