@@ -38,7 +38,7 @@ func runEval(args []string) error {
 	fs.StringVar(&f.dataDir, "data-dir", "", "extra dataset directory")
 	fs.IntVar(&f.testLimit, "test-limit", 0, "evaluate a seeded subset of this many test images, the one 'train --test-limit' uses (0: all; --dir: the run's)")
 	fs.StringVar(&f.seed, "seed", "1", "seed of the test subset, as 'train --seed' (--dir: the run's)")
-	fs.IntVar(&f.batch, "batch", 64, "batch size (--dir: the run's)")
+	fs.IntVar(&f.batch, "batch", 64, "batch size (--dir: the one the run evaluates in)")
 	fs.IntVar(&f.res, "res", 0, "input resolution (0: the one the model records)")
 	fs.BoolVar(&f.reference, "reference", false, "run the float reference runner instead of the integer kernels (--model)")
 	fs.BoolVar(&f.recalibrate, "recalibrate", false, "--dir: recalibrate batch norm even when the checkpoint holds the statistics its epoch recalibrated")
@@ -183,7 +183,7 @@ func evalRun(f evalFlags, set map[string]bool, seed uint64) error {
 	}
 	s := l.Session
 	cfg := s.Cfg
-	limit, batch := cfg.TestLimit, cfg.Batch
+	limit, batch := cfg.TestLimit, cfg.EvalBatch()
 	if set["test-limit"] {
 		limit = f.testLimit
 	}

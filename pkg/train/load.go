@@ -157,7 +157,7 @@ func (l *Loaded) RecalibrateBN(force bool) (bool, error) {
 
 // TestLoader returns a loader of the test subset Run evaluates a run with this limit and seed on (TestIndices),
 // with the run's evaluation transform, in batches of batch. The run's own are Session.Cfg's TestLimit, Seed and
-// Batch.
+// EvalBatch().
 func (l *Loaded) TestLoader(limit, batch int, seed uint64) (*datasets.Loader, error) {
 	return datasets.NewLoader(l.Data.Test, datasets.LoaderConfig{BatchSize: batch, Seed: seed, Transform: l.EvalT,
 		Layout: datasets.NHWC, Indices: TestIndices(l.Data.Test, limit, seed)})

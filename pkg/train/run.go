@@ -116,7 +116,7 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 	if trainLoader.NumBatches() == 0 {
 		return nil, fmt.Errorf("%d training images make no full batch of %d", trainLoader.Len(), cfg.Batch)
 	}
-	testLoader, err := datasets.NewLoader(ds.Test, datasets.LoaderConfig{BatchSize: cfg.Batch, Seed: cfg.Seed, Transform: evalT,
+	testLoader, err := datasets.NewLoader(ds.Test, datasets.LoaderConfig{BatchSize: cfg.EvalBatch(), Seed: cfg.Seed, Transform: evalT,
 		Layout: datasets.NHWC, Indices: subset(ds.Test, cfg.TestLimit, cfg.Seed+1)})
 	if err != nil {
 		return nil, err

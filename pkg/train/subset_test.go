@@ -153,11 +153,21 @@ func TestRunAndLoadBalancedPadCrop(t *testing.T) {
 	if !reflect.DeepEqual(a.Images, b.Images) {
 		t.Error("the calibration loader does not use the padcrop training transform")
 	}
-	tl, err := l.TestLoader(cfg.TestLimit, cfg.Batch, cfg.Seed)
+	tl, err := l.TestLoader(cfg.TestLimit, cfg.EvalBatch(), cfg.Seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if acc, _, err := l.Session.Evaluate(tl); err != nil || acc != res.FinalAcc {
+	acc, loss, err := l.Session.Evaluate(tl)
+	if err != nil || acc != res.FinalAcc {
 		t.Errorf("loaded run evaluates to %v (%v), the run recorded %v", acc, err, res.FinalAcc)
+	}
+	// Evaluation's batch changes nothing but the rounding of the mean loss (inference-mode batch norm).
+	tl7, err := l.TestLoader(cfg.TestLimit, 7, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc7, loss7, err := l.Session.Evaluate(tl7); err != nil || acc7 != acc || math.Abs(loss7-loss) > 1e-5*math.Abs(loss) {
+		t.Errorf("in batches of 7 the run evaluates to %v, loss %v (%v); in batches of %d to %v, loss %v", acc7, loss7, err,
+			cfg.EvalBatch(), acc, loss)
 	}
 }
