@@ -25,6 +25,9 @@ type ShiftOpts struct {
 	ActFracBits int
 	// NoActQuant disables activation quantisation (weights only), for ablations.
 	NoActQuant bool
+	// WeightsQuantized says the weights the operators get are ShiftWeight's output already (quantised, with its
+	// straight-through gradient), so they are not quantised again: a layer's two passes share one quantisation.
+	WeightsQuantized bool
 }
 
 func (o ShiftOpts) bits() int {
@@ -225,6 +228,9 @@ func shiftInputs(x, w *Node, o ShiftOpts) (xq, wq *Node) {
 	xq = x
 	if !o.NoActQuant {
 		xq = ShiftActivation(x, o.fracBits())
+	}
+	if o.WeightsQuantized {
+		return xq, w
 	}
 	return xq, ShiftWeight(w, o.bits())
 }

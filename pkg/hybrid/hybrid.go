@@ -70,6 +70,47 @@ func (o Operators) shiftBlock(w *Node) *Node {
 	return kernels.ShiftWeight(o.mfWeight(w, arch.Shift), o.Shift.WeightBits())
 }
 
+// TargetWeight is the weight the multiplication-free operator op computes with from wt, a layer's target block of
+// its shared weight (ConvTarget, DepthwiseTarget, LinearTarget): the weight map (HWS) and, for Shift, the
+// quantisation with its straight-through gradient. For Mult it is wt. The augmented pass uses the same block for
+// the target's outputs (Eq. 4), so one node can serve both passes of a step (ConvShared): the map and the
+// quantisation then run once a step, and their backward pass once, on the summed gradient.
+func (o Operators) TargetWeight(op arch.Op, wt *Node) *Node {
+	if op == arch.Shift {
+		return o.shiftBlock(wt)
+	}
+	return o.mfWeight(wt, op)
+}
+
+// mf returns the target block's multiplication-free weight: the one given, else TargetWeight of block().
+func (o Operators) mf(op arch.Op, given *Node, block func() *Node) *Node {
+	if given != nil {
+		return given
+	}
+	return o.TargetWeight(op, block())
+}
+
+// withTargetWeight returns the operators for running op on a TargetWeight: Shift does not quantise it again.
+func (o Operators) withTargetWeight(op arch.Op) Operators {
+	if op == arch.Shift {
+		o.Shift.WeightsQuantized = true
+	}
+	return o
+}
+
+// ConvTarget is the target block [·,·,0:In,0:Out] of a wide conv weight.
+func ConvTarget(w *Node, d Dims) *Node {
+	return Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out))
+}
+
+// DepthwiseTarget is the target block [·,·,0:c] of a wide depthwise weight.
+func DepthwiseTarget(w *Node, c int) *Node {
+	return Slice(w, AxisRange(), AxisRange(), AxisRange(0, c))
+}
+
+// LinearTarget is the target block [0:in] of a wide FC weight.
+func LinearTarget(w *Node, in int) *Node { return Slice(w, AxisRange(0, in)) }
+
 // AtLayer returns the operators for the layer whose variables live in ctx: MFWeightLayer, if set, bound to ctx
 // as MFWeight.
 func (o Operators) AtLayer(ctx *context.Context) Operators {
@@ -139,14 +180,21 @@ type Dims struct {
 // channels and only the MF slice runs; in the augmented pass x has InWide channels (Eq. 4). The output has Out or
 // OutWide channels.
 func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented bool) *Node {
+	return ConvShared(o, op, x, w, nil, d, stride, augmented)
+}
+
+// ConvShared is Conv with the target block's multiplication-free weight mf given (TargetWeight of ConvTarget(w,
+// d), which the augmented pass's masks leave alone), so that a step's passes share it; nil computes it here.
+func ConvShared(o Operators, op arch.Op, x, w, mf *Node, d Dims, stride int, augmented bool) *Node {
 	wd := w.Shape().Dimensions
 	inWide, outWide := wd[2], wd[3]
 	xin := x.Shape().Dimensions[3]
+	target := func() *Node { return ConvTarget(w, d) }
 	if !augmented {
 		if xin != d.In {
 			panic(fmt.Errorf("hybrid.Conv: target input has %d channels, want %d", xin, d.In))
 		}
-		return o.ConvOp(op, x, o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out)), op), stride)
+		return o.withTargetWeight(op).ConvOp(op, x, o.mf(op, mf, target), stride)
 	}
 	if xin != inWide {
 		panic(fmt.Errorf("hybrid.Conv: input has %d channels, want target %d or wide %d", xin, d.In, inWide))
@@ -158,7 +206,7 @@ func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented boo
 		return o.ConvOp(op, x, o.mfWeight(w, op), stride)
 	}
 	if o.fusedShift(op) {
-		wide := o.shiftBlock(Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out)))
+		wide := o.mf(op, mf, target)
 		if outWide > d.Out {
 			wide = Concatenate([]*Node{wide, Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(d.Out, outWide))}, 3)
 		}
@@ -168,8 +216,7 @@ func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented boo
 		return o.ConvOp(arch.Mult, x, wide, stride)
 	}
 	xt := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, d.In))
-	wtt := Slice(w, AxisRange(), AxisRange(), AxisRange(0, d.In), AxisRange(0, d.Out))
-	yt := o.ConvOp(op, xt, o.mfWeight(wtt, op), stride)
+	yt := o.withTargetWeight(op).ConvOp(op, xt, o.mf(op, mf, target), stride)
 	if inWide > d.In {
 		xa := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(d.In, inWide))
 		wat := Slice(w, AxisRange(), AxisRange(), AxisRange(d.In, inWide), AxisRange(0, d.Out))
@@ -185,14 +232,21 @@ func Conv(o Operators, op arch.Op, x, w *Node, d Dims, stride int, augmented boo
 // Depthwise is a hybrid depthwise convolution over the wide weight [k,k,CWide]: the first c channels (the target)
 // through the MF operator, the rest through Mult. x has c channels (target pass) or CWide (augmented pass).
 func Depthwise(o Operators, op arch.Op, x, w *Node, c, stride int, augmented bool) *Node {
-	op = arch.EffectiveOp(op, arch.KindDWConv)
+	return DepthwiseShared(o, op, x, w, nil, c, stride, augmented)
+}
+
+// DepthwiseShared is Depthwise with the target block's multiplication-free weight mf given (TargetWeight, for the
+// depthwise's DepthwiseOperator, of DepthwiseTarget(w, c)); nil computes it here.
+func DepthwiseShared(o Operators, op arch.Op, x, w, mf *Node, c, stride int, augmented bool) *Node {
+	op = DepthwiseOperator(op)
 	wide := w.Shape().Dimensions[2]
 	xin := x.Shape().Dimensions[3]
+	target := func() *Node { return DepthwiseTarget(w, c) }
 	if !augmented {
 		if xin != c {
 			panic(fmt.Errorf("hybrid.Depthwise: target input has %d channels, want %d", xin, c))
 		}
-		return o.DepthwiseOp(op, x, o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c)), op), stride)
+		return o.withTargetWeight(op).DepthwiseOp(op, x, o.mf(op, mf, target), stride)
 	}
 	if xin != wide {
 		panic(fmt.Errorf("hybrid.Depthwise: input has %d channels, want target %d or wide %d", xin, c, wide))
@@ -204,30 +258,39 @@ func Depthwise(o Operators, op arch.Op, x, w *Node, c, stride int, augmented boo
 		return o.DepthwiseOp(op, x, o.mfWeight(w, op), stride)
 	}
 	if o.fusedShift(op) {
-		wq := Concatenate([]*Node{o.shiftBlock(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c))),
-			Slice(w, AxisRange(), AxisRange(), AxisRange(c, wide))}, 2)
+		wq := Concatenate([]*Node{o.mf(op, mf, target), Slice(w, AxisRange(), AxisRange(), AxisRange(c, wide))}, 2)
 		return o.DepthwiseOp(arch.Mult, x, wq, stride)
 	}
-	yt := o.DepthwiseOp(op, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, c)),
-		o.mfWeight(Slice(w, AxisRange(), AxisRange(), AxisRange(0, c)), op), stride)
+	yt := o.withTargetWeight(op).DepthwiseOp(op, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, c)),
+		o.mf(op, mf, target), stride)
 	ya := o.DepthwiseOp(arch.Mult, Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(c, wide)),
 		Slice(w, AxisRange(), AxisRange(), AxisRange(c, wide)), stride)
 	return Concatenate([]*Node{yt, ya}, 3)
 }
 
+// DepthwiseOperator is the operator a depthwise layer of a block with operator op runs (arch.EffectiveOp).
+func DepthwiseOperator(op arch.Op) arch.Op { return arch.EffectiveOp(op, arch.KindDWConv) }
+
 // Linear is a hybrid fully connected layer over the wide weight [InWide, Out] with bias [Out] (nil for none): the
 // target input features through the MF operator, the augmented ones through Mult, summed. x has In (target pass)
 // or InWide (augmented pass) features.
 func Linear(o Operators, op arch.Op, x, w, bias *Node, in int, augmented bool) *Node {
+	return LinearShared(o, op, x, w, nil, bias, in, augmented)
+}
+
+// LinearShared is Linear with the target block's multiplication-free weight mf given (TargetWeight of
+// LinearTarget(w, in)); nil computes it here.
+func LinearShared(o Operators, op arch.Op, x, w, mf, bias *Node, in int, augmented bool) *Node {
 	inWide := w.Shape().Dimensions[0]
 	xin := x.Shape().Dimensions[1]
+	target := func() *Node { return LinearTarget(w, in) }
 	var y *Node
 	switch {
 	case !augmented:
 		if xin != in {
 			panic(fmt.Errorf("hybrid.Linear: target input has %d features, want %d", xin, in))
 		}
-		y = o.LinearOp(op, x, o.mfWeight(Slice(w, AxisRange(0, in)), op))
+		y = o.withTargetWeight(op).LinearOp(op, x, o.mf(op, mf, target))
 	case xin != inWide:
 		panic(fmt.Errorf("hybrid.Linear: input has %d features, want target %d or wide %d", xin, in, inWide))
 	case op == arch.Mult:
@@ -235,9 +298,9 @@ func Linear(o Operators, op arch.Op, x, w, bias *Node, in int, augmented bool) *
 	case o.AugMF:
 		y = o.LinearOp(op, x, o.mfWeight(w, op))
 	case o.fusedShift(op) && inWide > in:
-		y = o.LinearOp(arch.Mult, x, Concatenate([]*Node{o.shiftBlock(Slice(w, AxisRange(0, in))), Slice(w, AxisRange(in, inWide))}, 0))
+		y = o.LinearOp(arch.Mult, x, Concatenate([]*Node{o.mf(op, mf, target), Slice(w, AxisRange(in, inWide))}, 0))
 	default:
-		y = o.LinearOp(op, Slice(x, AxisRange(), AxisRange(0, in)), o.mfWeight(Slice(w, AxisRange(0, in)), op))
+		y = o.withTargetWeight(op).LinearOp(op, Slice(x, AxisRange(), AxisRange(0, in)), o.mf(op, mf, target))
 		if inWide > in {
 			y = Add(y, o.LinearOp(arch.Mult, Slice(x, AxisRange(), AxisRange(in, inWide)), Slice(w, AxisRange(in, inWide))))
 		}

@@ -143,6 +143,72 @@ func TestHWSNumerics(t *testing.T) {
 	}
 }
 
+// TestHWSGradientFiniteDifference: Apply's written-out gradient is the derivative of the map with the tensor's
+// mean and standard deviation held constant, element by element, against central differences of RemapValue
+// (float64): inside the clip, beyond it (zero) and with a frozen FC. float32 gives the same gradient to rounding.
+func TestHWSGradientFiniteDifference(t *testing.T) {
+	backend := engine.MustNew()
+	for _, r := range []Remap{DefaultRemap(), {Mode: ShareHWS, A: 2, C: 0.01, LaplaceScaleFactor: 1.5, ZClip: 3}} {
+		wt := randTensor(11, 0.1, 3000)
+		w := tensors.MustCopyFlatData[float64](wt)
+		w[0], w[1], w[2] = 2.5, -3, 0 // the first two far beyond either clip (σ ≈ 0.1)
+		wt = tensors.FromFlatDataAndDimensions(w, len(w))
+		c := tensors.MustCopyFlatData[float64](randTensor(12, 1, len(w)))
+		outs := MustExecOnceN(backend, func(w, c *Node) []*Node {
+			return []*Node{Gradient(ReduceAllSum(Mul(r.Apply(w), c)), w)[0]}
+		}, wt, tensors.FromFlatDataAndDimensions(c, len(c)))
+		got := tensors.MustCopyFlatData[float64](outs[0])
+		a := r.A
+		x := make([]float64, len(w))
+		for i, v := range w {
+			x[i] = a*v + r.C
+		}
+		mu, sd := meanStd(x)
+		sd = math.Sqrt(sd*sd + 1e-12)
+		zclip := r.ZClip
+		if zclip == 0 {
+			zclip = 5
+		}
+		var clipped, inside int
+		for i, v := range w {
+			z := (x[i] - mu) / sd
+			if math.Abs(math.Abs(z)-zclip) < 1e-3 {
+				continue // a central difference across the clip's kink
+			}
+			h := 1e-6 * sd
+			want := c[i] * (r.RemapValue(v+h, mu, sd) - r.RemapValue(v-h, mu, sd)) / (2 * h)
+			if math.Abs(z) > zclip {
+				clipped++
+				if got[i] != 0 {
+					t.Errorf("%+v: w=%g beyond the clip (z=%.2f): gradient %g, want 0", r, v, z, got[i])
+				}
+				continue
+			}
+			inside++
+			if math.Abs(got[i]-want) > 1e-5*math.Max(1, math.Abs(want)) {
+				t.Fatalf("%+v: w=%g (z=%.3f): gradient %.9g, central difference %.9g", r, v, z, got[i], want)
+			}
+		}
+		if inside < 2900 || clipped < 2 {
+			t.Errorf("%+v: %d elements inside the clip, %d beyond it: the test does not cover both", r, inside, clipped)
+		}
+		// float32: the same gradient to float32 rounding.
+		w32 := make([]float32, len(w))
+		c32 := make([]float32, len(c))
+		for i := range w {
+			w32[i], c32[i] = float32(w[i]), float32(c[i])
+		}
+		g32 := tensors.MustCopyFlatData[float32](MustExecOnce(backend, func(w, c *Node) *Node {
+			return Gradient(ReduceAllSum(Mul(r.Apply(w), c)), w)[0]
+		}, tensors.FromFlatDataAndDimensions(w32, len(w32)), tensors.FromFlatDataAndDimensions(c32, len(c32))))
+		for i := range got {
+			if math.Abs(float64(g32[i])-got[i]) > 1e-3*math.Max(1, math.Abs(got[i])) {
+				t.Fatalf("%+v: float32 gradient %g at w=%g, float64 %g", r, g32[i], w[i], got[i])
+			}
+		}
+	}
+}
+
 func TestFitFCRecoversAffine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	g := make([]float64, 5000)

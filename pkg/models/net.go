@@ -36,6 +36,9 @@ type Net struct {
 	// stepScaled caches, per graph, the adder weights wrapped by adderWeight, so that both passes of a training
 	// step share one wrapped node and its gradient is scaled once, summed over the passes.
 	stepScaled map[stepScaledKey]*Node
+	// targetWeights caches, per graph, the Shift layers' target-block weights (targetWeight), so that both passes
+	// of a training step map and quantise them once.
+	targetWeights map[stepScaledKey]*Node
 }
 
 type stepScaledKey struct {
@@ -116,7 +119,9 @@ func (n *Net) Logits(ctx *context.Context, x *Node, p Pass) *Node {
 	cctx := ctx.In(m.Classifier.Name)
 	w := b.weight(cctx, "weights", []int{d.ClassIn.Wide, m.Classifier.Out}, initTruncNormal002)
 	bias := b.weight(cctx, "bias", []int{m.Classifier.Out}, initZero)
-	return hybrid.Linear(p.Ops.AtLayer(cctx), m.Classifier.Op, h, w, bias, d.ClassIn.Target, p.Augmented)
+	cops := p.Ops.AtLayer(cctx)
+	mf := b.targetWeight(cctx, m.Classifier.Op, cops, func() *Node { return hybrid.LinearTarget(w, d.ClassIn.Target) })
+	return hybrid.LinearShared(cops, m.Classifier.Op, h, w, mf, bias, d.ClassIn.Target, p.Augmented)
 }
 
 // backbone runs the stem and blocks on x and returns the last block's output with its channels and mask offset.
@@ -235,13 +240,16 @@ func (b *builder) maskWeight(w *Node, in channels, inOff int, out channels, outO
 // noWeightMask switches maskWeight off, for the test that shows it changes nothing.
 var noWeightMask bool
 
+// noSharedTargetWeight switches targetWeight's sharing off, for the test that shows it changes nothing.
+var noSharedTargetWeight bool
+
 // conv is a standalone conv (stem, head): conv, batch norm, activation, mask. inMask is the offset of its input's
 // mask (-1: the image).
 func (b *builder) conv(ctx *context.Context, x *Node, c arch.Conv, in channels, inMask int, out channels, maskOff int) *Node {
 	op := arch.EffectiveOp(c.Op, arch.KindConv)
-	w := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, b.convInit(op, c.BN, in, out))
-	w = b.maskWeight(w, in, inMask, out, maskOff)
-	y := b.hybridConv(ctx, op, x, w, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride)
+	raw := b.weight(ctx, "weights", []int{c.K, c.K, in.Wide, out.Wide}, b.convInit(op, c.BN, in, out))
+	w := b.maskWeight(raw, in, inMask, out, maskOff)
+	y := b.hybridConv(ctx, op, x, w, raw, hybrid.Dims{In: in.Target, Out: out.Target}, c.Stride)
 	if c.Bias {
 		y = Add(y, ExpandLeftToRank(b.slice1(b.weight(ctx, "bias", []int{out.Wide}, initZero), out), y.Rank()))
 	}
@@ -256,23 +264,25 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	h := x
 	if blk.Expand {
 		ectx := ctx.In("expand")
-		w := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, b.convInit(blk.Op, true, d.In, d.Mid))
-		w = b.maskWeight(w, d.In, d.inMask, d.Mid, d.midMask)
-		h = b.hybridConv(ectx, blk.Op, h, w, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1)
+		raw := b.weight(ectx, "weights", []int{1, 1, d.In.Wide, d.Mid.Wide}, b.convInit(blk.Op, true, d.In, d.Mid))
+		w := b.maskWeight(raw, d.In, d.inMask, d.Mid, d.midMask)
+		h = b.hybridConv(ectx, blk.Op, h, w, raw, hybrid.Dims{In: d.In.Target, Out: d.Mid.Target}, 1)
 		h = b.normActMask(ectx, h, d.Mid, blk.Act, d.midMask)
 	}
 	dctx := ctx.In("dw")
-	w := b.weight(dctx, "weights", []int{blk.K, blk.K, d.Mid.Wide}, initKaiming)
-	w = b.maskWeight(w, d.Mid, -1, d.Mid, d.midMask)
-	h = hybrid.Depthwise(ops.AtLayer(dctx), blk.Op, h, w, d.Mid.Target, blk.Stride, b.pass.Augmented)
+	raw := b.weight(dctx, "weights", []int{blk.K, blk.K, d.Mid.Wide}, initKaiming)
+	w := b.maskWeight(raw, d.Mid, -1, d.Mid, d.midMask)
+	dops := ops.AtLayer(dctx)
+	mf := b.targetWeight(dctx, hybrid.DepthwiseOperator(blk.Op), dops, func() *Node { return hybrid.DepthwiseTarget(raw, d.Mid.Target) })
+	h = hybrid.DepthwiseShared(dops, blk.Op, h, w, mf, d.Mid.Target, blk.Stride, b.pass.Augmented)
 	h = b.normActMask(dctx, h, d.Mid, blk.Act, d.midMask)
 	if blk.SE > 0 {
 		h = b.squeezeExcite(ctx.In("se"), h, blk, d)
 	}
 	pctx := ctx.In("project")
-	w = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, b.convInit(blk.Op, true, d.Mid, d.Out))
-	w = b.maskWeight(w, d.Mid, d.midMask, d.Out, d.outMask)
-	h = b.hybridConv(pctx, blk.Op, h, w, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1)
+	raw = b.weight(pctx, "weights", []int{1, 1, d.Mid.Wide, d.Out.Wide}, b.convInit(blk.Op, true, d.Mid, d.Out))
+	w = b.maskWeight(raw, d.Mid, d.midMask, d.Out, d.outMask)
+	h = b.hybridConv(pctx, blk.Op, h, w, raw, hybrid.Dims{In: d.Mid.Target, Out: d.Out.Target}, 1)
 	h = b.normActMask(pctx, h, d.Out, arch.ActNone, d.outMask)
 	if blk.Residual {
 		h = Add(h, x)
@@ -280,16 +290,39 @@ func (b *builder) block(ctx *context.Context, x *Node, blk arch.Block, d blockDi
 	return h
 }
 
-// hybridConv runs the layer's hybrid convolution (hybrid.Conv) on its wide weight w. With Ops.AdderStepScale, an
-// adder's weight takes AdderNet's adaptive gradient scaling once, on the gradient summed over the step's passes
-// (adderWeight), instead of once per call inside the kernel.
-func (b *builder) hybridConv(ctx *context.Context, op arch.Op, x, w *Node, d hybrid.Dims, stride int) *Node {
+// hybridConv runs the layer's hybrid convolution (hybrid.Conv) on its wide weight w (raw: the same before the
+// augmented pass's masks). With Ops.AdderStepScale, an adder's weight takes AdderNet's adaptive gradient scaling
+// once, on the gradient summed over the step's passes (adderWeight), instead of once per call inside the kernel.
+func (b *builder) hybridConv(ctx *context.Context, op arch.Op, x, w, raw *Node, d hybrid.Dims, stride int) *Node {
 	ops := b.pass.Ops.AtLayer(ctx)
 	if op == arch.Add && ops.AdderStepScale && !ops.Add.NoAdaptiveScale {
 		w = b.adderWeight(ctx, w, d, ops)
 		ops.Add.NoAdaptiveScale = true
 	}
-	return hybrid.Conv(ops, op, x, w, d, stride, b.pass.Augmented)
+	mf := b.targetWeight(ctx, op, ops, func() *Node { return hybrid.ConvTarget(raw, d) })
+	return hybrid.ConvShared(ops, op, x, w, mf, d, stride, b.pass.Augmented)
+}
+
+// targetWeight returns hybrid.TargetWeight of the layer's target block (block(), cut from the weight before any
+// mask: the target channels are always active, so the masks leave that block alone), one node per graph and
+// layer, so that a training step's target and augmented passes share it: the HWS map and the quantisation of a
+// Shift layer's weights then run once a step, and their backward pass once, on the summed gradient, instead of
+// once a pass (the map alone was about a tenth of an augshift step at res 32). Only Shift layers whose weight map
+// needs no layer context of its own share it; nil otherwise, and hybrid maps the block in each pass.
+func (b *builder) targetWeight(ctx *context.Context, op arch.Op, ops hybrid.Operators, block func() *Node) *Node {
+	if op != arch.Shift || ops.MFWeightLayer != nil || noSharedTargetWeight {
+		return nil
+	}
+	key := stepScaledKey{b.g.GraphId(), ctx.Scope()}
+	if n, ok := b.net.targetWeights[key]; ok {
+		return n
+	}
+	n := ops.TargetWeight(op, block())
+	if b.net.targetWeights == nil {
+		b.net.targetWeights = map[stepScaledKey]*Node{}
+	}
+	b.net.targetWeights[key] = n
+	return n
 }
 
 // adderWeight wraps an adder layer's wide weight [k,k,InWide,OutWide] in an identity whose gradient g has its
@@ -335,14 +368,14 @@ func (b *builder) adderWeight(ctx *context.Context, w *Node, d hybrid.Dims, ops 
 func (b *builder) squeezeExcite(ctx *context.Context, x *Node, blk arch.Block, d blockDims) *Node {
 	s := ReduceAndKeep(x, ReduceMean, 1, 2)
 	rctx, ectx := ctx.In("reduce"), ctx.In("expand")
-	wr := b.weight(rctx, "weights", []int{1, 1, d.Mid.Wide, d.SE.Wide}, initKaiming)
-	wr = b.maskWeight(wr, d.Mid, d.midMask, d.SE, d.seMask)
-	s = b.hybridConv(rctx, blk.Op, s, wr, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1)
+	wrRaw := b.weight(rctx, "weights", []int{1, 1, d.Mid.Wide, d.SE.Wide}, initKaiming)
+	wr := b.maskWeight(wrRaw, d.Mid, d.midMask, d.SE, d.seMask)
+	s = b.hybridConv(rctx, blk.Op, s, wr, wrRaw, hybrid.Dims{In: d.Mid.Target, Out: d.SE.Target}, 1)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(rctx, "bias", []int{d.SE.Wide}, initZero), d.SE), 4))
 	s = b.mask(activation(s, arch.ActReLU), d.SE, d.seMask)
-	we := b.weight(ectx, "weights", []int{1, 1, d.SE.Wide, d.Mid.Wide}, initKaiming)
-	we = b.maskWeight(we, d.SE, d.seMask, d.Mid, d.midMask)
-	s = b.hybridConv(ectx, blk.Op, s, we, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1)
+	weRaw := b.weight(ectx, "weights", []int{1, 1, d.SE.Wide, d.Mid.Wide}, initKaiming)
+	we := b.maskWeight(weRaw, d.SE, d.seMask, d.Mid, d.midMask)
+	s = b.hybridConv(ectx, blk.Op, s, we, weRaw, hybrid.Dims{In: d.SE.Target, Out: d.Mid.Target}, 1)
 	s = Add(s, ExpandLeftToRank(b.slice1(b.weight(ectx, "bias", []int{d.Mid.Wide}, initZero), d.Mid), 4))
 	return Mul(x, activation(s, arch.ActHSigmoid))
 }
