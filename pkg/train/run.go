@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -173,6 +174,7 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 		}
 		if cfg.evaluates(epoch) {
 			te := time.Now()
+			releaseBuffers()
 			// The recalibration only serves the evaluation: the running statistics never feed training.
 			if calib != nil {
 				if err := s.Recalibrate(calib); err != nil {
@@ -189,6 +191,7 @@ func Run(backend backends.Backend, cfg Config, opts RunOptions) (*Result, error)
 			if err != nil {
 				return nil, err
 			}
+			releaseBuffers()
 			rec.EvalSeconds = time.Since(te).Seconds()
 		} else {
 			rec.NotEvaluated = true
@@ -444,4 +447,15 @@ func writeState(dir string, res *Result) error {
 		lines = append(append(lines, b...), '\n')
 	}
 	return atomicio.WriteFile(filepath.Join(dir, "metrics.jsonl"), lines)
+}
+
+// releaseBuffers lets the Go runtime take back the buffers the engine keeps for the phase that just ended.
+// SimpleGo pools its buffers by exact size, so training's are of no use to evaluation's batches and the reverse,
+// and the heap seldom reaches the collector's target within an epoch: without this both sets stay resident, and
+// evaluating in batches of 500 raised a whole augshift run's peak RSS from 2.27 to 2.52-2.56 GB. Two collections
+// empty the pools (sync.Pool keeps one generation of victims); they take milliseconds, the buffers hold no
+// pointers.
+func releaseBuffers() {
+	runtime.GC()
+	runtime.GC()
 }
