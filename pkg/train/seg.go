@@ -23,18 +23,6 @@ const TaskSeg = "seg"
 // Segmentation reports whether the run trains a segmentation model.
 func (c Config) Segmentation() bool { return c.Task == TaskSeg }
 
-// EvalBatch is the batch size the test set is evaluated in. Batch norm runs on its running statistics there, so
-// an image's result does not depend on its batch, and a classifier is evaluated in batches of about 512k pixels
-// (500 images at res 32), never fewer than the training batch: the work evaluation repeats for every batch (the
-// HWS remap and Shift quantisation of the weights, each operator's fixed cost) is then spread over more images,
-// a quarter less time per evaluation at res 32. Segmentation keeps the training batch.
-func (c Config) EvalBatch() int {
-	if c.Segmentation() || c.Res <= 0 {
-		return c.Batch
-	}
-	return max(c.Batch, 500*32*32/(c.Res*c.Res))
-}
-
 // validateTask checks the task and what segmentation does not combine with.
 func (c Config) validateTask() error {
 	switch {
