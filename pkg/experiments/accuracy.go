@@ -231,12 +231,18 @@ func progressf(w io.Writer, format string, args ...any) {
 }
 
 // configDiff names the settings in which two run configurations differ ("lr 0.05 → 0.00625"), as serialised.
+// The augmented loss's weight is not compared between two direct runs: they have no augmented loss, so a direct
+// run stored before the default α changed is still the same run.
 func configDiff(stored, want train.Config) []string {
 	var a, b map[string]any
 	ja, _ := json.Marshal(stored)
 	jb, _ := json.Marshal(want)
 	_ = json.Unmarshal(ja, &a)
 	_ = json.Unmarshal(jb, &b)
+	if direct(stored.Method) && direct(want.Method) {
+		delete(a, "alpha")
+		delete(b, "alpha")
+	}
 	var diff []string
 	for k := range b {
 		if _, ok := a[k]; !ok {

@@ -46,8 +46,8 @@ func TestReferencePresetProtocol(t *testing.T) {
 			}
 		}
 	}
-	// The default recipe is NetAug's: momentum 0.9, wd 4e-5, label smoothing 0.1, warm-up from 0.1 lr, alpha 1.
-	if c := p.Runs[0].Config; c.Momentum != 0.9 || c.WeightDecay != 4e-5 || c.LabelSmoothing != 0.1 || c.WarmupStartFactor != 0.1 || c.Alpha != 1 {
+	// The default recipe is NetAug's (momentum 0.9, wd 4e-5, label smoothing 0.1, warm-up from 0.1 lr) but for α.
+	if c := p.Runs[0].Config; c.Momentum != 0.9 || c.WeightDecay != 4e-5 || c.LabelSmoothing != 0.1 || c.WarmupStartFactor != 0.1 || c.Alpha != train.DefaultAlpha {
 		t.Errorf("recipe %+v", c)
 	}
 	names := []string{}

@@ -65,7 +65,7 @@ func scalingTable(cell, row string) string { return "scaling:" + cell + ":" + ro
 func ScalingPreset(seeds []uint64, quick bool) Preset {
 	base, desc := referenceBase(quick)
 	p := Preset{Name: "scaling", Description: "scaling study: the reference protocol (" + desc +
-		") with the training images, the epochs or the resolution changed one at a time, and MNIST"}
+		", α = 1) with the training images, the epochs or the resolution changed one at a time, and MNIST"}
 	for _, cell := range ScalingCells {
 		for _, pr := range scalingPairs {
 			p.Pairs = append(p.Pairs, Pair{Name: cell.Key + ": " + pr.name,
@@ -77,7 +77,13 @@ func ScalingPreset(seeds []uint64, quick bool) Preset {
 			for _, r := range ScalingRows {
 				c := base
 				c.Method, c.Sharing, c.Seed = r.Method, r.Sharing, seed
+				if !direct(c.Method) {
+					c.Alpha = studyAlpha
+				}
 				id := fmt.Sprintf("reference-%s-%s-s%d", c.Model, r.Key, seed)
+				if cell.Key == "corner" && !isReferenceRun(c, quick) {
+					id = fmt.Sprintf("scaling-%s-%s-%s-s%d", c.Model, cell.Key, r.Key, seed)
+				}
 				if cell.Key != "corner" {
 					c.Data, c.Res = cell.Data, cell.Res
 					if quick {

@@ -50,15 +50,22 @@ func TestScalingPreset(t *testing.T) {
 		if c.Data != cell.Data || c.TrainLimit != cell.TrainLimit || c.Epochs != cell.Epochs || c.Res != cell.Res {
 			t.Errorf("%s: data %s, %d images, %d epochs, res %d; cell %+v", r.ID, c.Data, c.TrainLimit, c.Epochs, c.Res, cell)
 		}
+		d := configDiff(c, want.Config)
+		if !direct(c.Method) && c.Alpha != studyAlpha {
+			t.Errorf("%s: alpha %g, the study's is %g", r.ID, c.Alpha, studyAlpha)
+		}
 		if cell.Axis == AxisCorner {
-			if r.ID != want.ID || len(configDiff(c, want.Config)) != 0 {
-				t.Errorf("corner run %s is not the reference run %s: %v", r.ID, want.ID, configDiff(c, want.Config))
+			if direct(c.Method) && (r.ID != want.ID || len(d) != 0) {
+				t.Errorf("corner run %s is not the reference run %s: %v", r.ID, want.ID, d)
+			}
+			if !direct(c.Method) && (r.ID == want.ID || len(d) != 1 || !strings.HasPrefix(d[0], "alpha ")) {
+				t.Errorf("augmented corner run %s: want its own ID and the reference run %s's settings but alpha: %v", r.ID, want.ID, d)
 			}
 			continue
 		}
 		c.EvalEvery = 0
 		for _, d := range configDiff(c, want.Config) {
-			ok := false
+			ok := !direct(c.Method) && strings.HasPrefix(d, "alpha ")
 			for _, a := range allowed[cell.Axis] {
 				ok = ok || strings.HasPrefix(d, a+" ")
 			}
@@ -80,8 +87,8 @@ func TestScalingPreset(t *testing.T) {
 func TestScalingResults(t *testing.T) {
 	p := ScalingPreset([]uint64{1, 2}, false)
 	acc := map[string]float64{
-		"reference-mbv2-w0.35-shift-s1": 0.80, "reference-mbv2-w0.35-augshift-hws-s1": 0.78,
-		"reference-mbv2-w0.35-shift-s2": 0.82, "reference-mbv2-w0.35-augshift-hws-s2": 0.81,
+		"reference-mbv2-w0.35-shift-s1": 0.80, "scaling-mbv2-w0.35-corner-augshift-hws-s1": 0.78,
+		"reference-mbv2-w0.35-shift-s2": 0.82, "scaling-mbv2-w0.35-corner-augshift-hws-s2": 0.81,
 		"scaling-mbv2-w0.35-n20k-shift-s1": 0.85, "scaling-mbv2-w0.35-n20k-augshift-hws-s1": 0.86,
 		"scaling-mbv2-w0.35-n20k-shift-s2": 0.84, // its augmented run is unfinished: unpaired
 	}

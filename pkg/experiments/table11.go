@@ -53,7 +53,7 @@ func table11All() []Table11Row {
 // training methods alone at one hardware cost (Table11Cost).
 func Table11Preset(seeds []uint64, quick bool) Preset {
 	base, desc := referenceBase(quick)
-	p := Preset{Name: "table11", Description: "Table 11 (depth augmentation, block mutation) on the reference protocol: " + desc}
+	p := Preset{Name: "table11", Description: "Table 11 (depth augmentation, block mutation) on the reference protocol: " + desc + ", α = 1"}
 	for _, r := range Table11Rows[1:] {
 		p.Pairs = append(p.Pairs, Pair{Name: r.Key + " − width-expand", Row: RowKey{"table11:" + r.Key, "augshift"},
 			Ref: RowKey{"table11:width-expand", "augshift"}})
@@ -70,12 +70,15 @@ func Table11Preset(seeds []uint64, quick bool) Preset {
 			if r.Method != "" {
 				c.Method, c.Sharing = r.Method, ""
 			}
+			if !direct(c.Method) {
+				c.Alpha = studyAlpha
+			}
 			c.DepthAug, c.MutationStart, c.MutationStop = r.DepthAug, r.MutStart, r.MutStop
 			id := fmt.Sprintf("table11-%s-%s-s%d", c.Model, r.Key, seed)
-			switch r.Key { // the reference protocol's own runs: the same configurations
-			case "width-expand":
+			switch { // the reference protocol's own runs where they are the same configurations
+			case r.Key == "width-expand" && isReferenceRun(c, quick):
 				id = fmt.Sprintf("reference-%s-augshift-hws-s%d", c.Model, seed)
-			case "shift":
+			case r.Key == "shift" && isReferenceRun(c, quick):
 				id = fmt.Sprintf("reference-%s-shift-s%d", c.Model, seed)
 			}
 			p.Runs = append(p.Runs, RunSpec{ID: id, Table: "table11:" + r.Key, Config: c})

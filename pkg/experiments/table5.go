@@ -64,8 +64,8 @@ func table5Base(quick bool) (train.Config, string) {
 	c := train.DefaultConfig("mbv2-w0.35", "base")
 	c.Task, c.Data, c.Res, c.Batch = train.TaskSeg, "fashion-seg:size=64,items=3,train=1024,test=256,seed=1", 64, 32
 	c.Epochs, c.WarmupEpochs, c.StopWidthAugEpochs, c.LR = 6, 1, 3, 0.1
-	c.LabelSmoothing, c.BNCalib = 0, 512
-	desc := "segmentation (LR-ASPP head) on the derived fashion-seg task (64x64 canvases of 3 Fashion-MNIST items, 1,024 train / 256 test; not VOC or OpenEDS), batch 32, 6 epochs (1 warm-up, width augmentation off in the last 3), lr 0.1, BN recalibrated on 512 canvases"
+	c.LabelSmoothing, c.BNCalib, c.Alpha = 0, 512, studyAlpha
+	desc := "segmentation (LR-ASPP head) on the derived fashion-seg task (64x64 canvases of 3 Fashion-MNIST items, 1,024 train / 256 test; not VOC or OpenEDS), batch 32, 6 epochs (1 warm-up, width augmentation off in the last 3), lr 0.1, BN recalibrated on 512 canvases, α = 1"
 	if quick {
 		c.Data, c.Epochs, c.WarmupEpochs, c.StopWidthAugEpochs, c.BNCalib = "fashion-seg:size=64,items=3,train=64,test=32,seed=1", 1, 0, 0, 32
 		desc = "quick check: segmentation on fashion-seg, 64 train / 32 test canvases, 1 epoch"
