@@ -24,8 +24,11 @@ func TestStepCommutesWithChannelPermutation(t *testing.T) {
 	// maps, channels whose spread is far below √ε) amplifies it through the blocks chaotically: with Mult the
 	// worst variable moved by 2e-2, 5e-2, 6e-2, 0.13 or 0.33 of its scale depending only on how the engine blocks
 	// the batch norm's sums (measured 2026-12-07, mbv2 netaug at batch 8, 16, 32); Shift's power-of-two rounding
-	// flips a few weights whose HWS statistics moved by a rounding error. A tensor left unpermuted moves variables
-	// by 1.2-1.7 of their scale (the momentum left in place: MomentumStay), so 0.25 separates the two. Add is not
+	// flips a few weights whose HWS statistics moved by a rounding error, which reaches further: augshift's worst
+	// variable moved by 0.01-0.40 of its scale over RNG seeds 5, 7, 11, 13 at α 0.5 and 1 (a late block's batch-norm
+	// shift), netaug's by 0.007-0.16. A tensor left unpermuted moves variables by 1.0-2.0 of their scale (the
+	// momentum left in place, MomentumStay, at the same seeds), so 0.25 (netaug) and 0.6 (augshift) separate the
+	// two. Add is not
 	// here: permuting the channels of a (direct) add network moves its training-mode logits by ~0.25 at batch 8,
 	// so rounding alone is O(1) there.
 	for _, tc := range []struct {
@@ -34,7 +37,7 @@ func TestStepCommutesWithChannelPermutation(t *testing.T) {
 	}{
 		{"mbv2-w0.35", "netaug", "", 0.25},
 		{"mbv3-w0.35", "netaug", "", 0.25}, // squeeze-excitation blocks
-		{"mbv2-w0.35", "augshift", "hws", 0.25},
+		{"mbv2-w0.35", "augshift", "hws", 0.6},
 	} {
 		t.Run(tc.model+"/"+tc.method, func(t *testing.T) {
 			cfg := DefaultConfig(tc.model, tc.method)
