@@ -58,17 +58,9 @@ func referenceBase(quick bool) (train.Config, string) {
 
 // studyAlpha is the augmented loss's weight of the studies made before the default became train.DefaultAlpha
 // (the scaling study, Tables 5 and 11): their stored augmented runs are at NetAug's α = 1, so their presets keep
-// it (direct runs have no augmented loss, and keep the default to stay the reference preset's own); at another α
-// they would be new studies.
+// it; at another α they would be new studies. Their runs on the reference protocol's own settings are stored
+// under the study's IDs, apart from the reference preset's, which is rerun whenever the project's code changes.
 const studyAlpha = 1.0
-
-// isReferenceRun says whether c is the reference preset's run of its method, sharing and seed, so that a study
-// can reuse that run under its ID instead of training it again.
-func isReferenceRun(c train.Config, quick bool) bool {
-	ref, _ := referenceBase(quick)
-	ref.Method, ref.Sharing, ref.Seed = c.Method, c.Sharing, c.Seed
-	return len(configDiff(c, ref)) == 0
-}
 
 // ReferencePreset is a reference protocol that others can run and compare with: ReferenceRows, each once per
 // seed, at referenceBase's scale. Its summary shows the paired differences of ReferencePairs.

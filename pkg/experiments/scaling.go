@@ -10,7 +10,7 @@ import (
 
 // ScalingCell is one setting of the scaling study: the reference protocol (referenceBase) with one of its
 // training images, epochs or resolution changed, or another dataset. Axis names the axis it lies on; the corner
-// (6k images, 15 epochs, 32x32 Fashion-MNIST) lies on all three and is the reference preset's runs themselves.
+// (6k images, 15 epochs, 32x32 Fashion-MNIST) lies on all three and is the reference protocol itself.
 type ScalingCell struct {
 	Key, Axis  string
 	Data       string
@@ -58,8 +58,8 @@ var scalingPairs = []struct{ name, row, ref string }{
 
 func scalingTable(cell, row string) string { return "scaling:" + cell + ":" + row }
 
-// ScalingPreset is the scaling study (issue 15): ScalingRows in each of ScalingCells, once per seed. The corner's
-// runs are the reference preset's (same configuration, same IDs: they are never trained twice); the other cells
+// ScalingPreset is the scaling study (issue 15): ScalingRows in each of ScalingCells, once per seed, its
+// augmented rows at studyAlpha. The corner's runs have the reference preset's configurations, but for α; the other cells
 // evaluate about five times per run (Config.EvalEvery, which changes only the measurements) to save time. quick
 // shrinks every cell to the reference protocol's quick check, keeping each cell's epochs ratio and resolution.
 func ScalingPreset(seeds []uint64, quick bool) Preset {
@@ -80,10 +80,7 @@ func ScalingPreset(seeds []uint64, quick bool) Preset {
 				if !direct(c.Method) {
 					c.Alpha = studyAlpha
 				}
-				id := fmt.Sprintf("reference-%s-%s-s%d", c.Model, r.Key, seed)
-				if cell.Key == "corner" && !isReferenceRun(c, quick) {
-					id = fmt.Sprintf("scaling-%s-%s-%s-s%d", c.Model, cell.Key, r.Key, seed)
-				}
+				id := fmt.Sprintf("scaling-%s-%s-%s-s%d", c.Model, cell.Key, r.Key, seed)
 				if cell.Key != "corner" {
 					c.Data, c.Res = cell.Data, cell.Res
 					if quick {
@@ -92,7 +89,6 @@ func ScalingPreset(seeds []uint64, quick bool) Preset {
 						c.TrainLimit, c.Epochs = cell.TrainLimit, cell.Epochs
 						c.EvalEvery = max(1, cell.Epochs/5)
 					}
-					id = fmt.Sprintf("scaling-%s-%s-%s-s%d", c.Model, cell.Key, r.Key, seed)
 				}
 				p.Runs = append(p.Runs, RunSpec{ID: id, Table: scalingTable(cell.Key, r.Key), Config: c})
 			}
