@@ -81,7 +81,7 @@ func parseTrainFlags(name string, args []string) (train.Config, string, bool, er
 	lr := fs.Float64("lr", 0, "peak learning rate after warm-up (0: NetAug's, 0.025 per 128 images, scaled with --batch)")
 	warmup := fs.Int("warmup", d.WarmupEpochs, "warm-up epochs")
 	wd := fs.Float64("wd", d.WeightDecay, "weight decay (weights only)")
-	alpha := fs.Float64("alpha", d.Alpha, "weight of the augmented loss (Eq. 3)")
+	alpha := fs.Float64("alpha", d.Alpha, "weight of the augmented loss (Eq. 3; NetAug uses 1)")
 	smoothing := fs.Float64("label-smoothing", d.LabelSmoothing, "label smoothing")
 	stopW := fs.Int("stop-width-aug", 0, "last epochs with width augmentation off (expand only), as NetAug")
 	augWidth := fs.String("aug-width", "", "augmented methods: comma-separated width multipliers, the first 1 (the target), e.g. 1,1.8,2.6 (empty: the model's own)")
