@@ -59,9 +59,10 @@ var scalingPairs = []struct{ name, row, ref string }{
 func scalingTable(cell, row string) string { return "scaling:" + cell + ":" + row }
 
 // ScalingPreset is the scaling study (issue 15): ScalingRows in each of ScalingCells, once per seed, its
-// augmented rows at studyAlpha. The corner's runs have the reference preset's configurations, but for α; the other cells
-// evaluate about five times per run (Config.EvalEvery, which changes only the measurements) to save time. quick
-// shrinks every cell to the reference protocol's quick check, keeping each cell's epochs ratio and resolution.
+// augmented rows at studyAlpha. The corner's runs have the reference preset's configurations, but for α; the
+// other cells evaluate about five times per run (Config.EvalEvery, which changes only the measurements) to save
+// time. quick shrinks every cell to the reference protocol's quick check, keeping each cell's epochs ratio and
+// resolution.
 func ScalingPreset(seeds []uint64, quick bool) Preset {
 	base, desc := referenceBase(quick)
 	p := Preset{Name: "scaling", Description: "scaling study: the reference protocol (" + desc +

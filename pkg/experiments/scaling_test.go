@@ -11,8 +11,9 @@ import (
 )
 
 // TestScalingPreset: every cell trains the four rows per seed under the study's IDs; the corner's runs have the
-// reference preset's configurations (the augmented ones at the study's α), and every other cell differs from the reference run of its row only in the setting its
-// axis names (plus how often it evaluates, which changes no training).
+// reference preset's configurations (the augmented ones at the study's α), and every other cell differs from the
+// reference run of its row only in the setting its axis names (plus how often it evaluates, which changes no
+// training) and α.
 func TestScalingPreset(t *testing.T) {
 	seeds := []uint64{1, 2}
 	p := ScalingPreset(seeds, false)

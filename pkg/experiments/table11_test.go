@@ -11,8 +11,8 @@ import (
 
 // TestTable11Preset: four rows per seed on the reference protocol, differing only in depth augmentation and
 // block mutation, and two direct-shift controls, at α = 1; the shift control has the reference preset's shift
-// configuration and the first row its augshift (HWS) one at α = 1, under the table's own IDs; the mutation control differs from the shift run in the
-// mutation window alone; the cost line comes from sim.
+// configuration and the first row its augshift (HWS) one at α = 1, under the table's own IDs; the mutation control
+// differs from the shift run in the mutation window alone; the cost line comes from sim.
 func TestTable11Preset(t *testing.T) {
 	p := Table11Preset([]uint64{1, 2}, false)
 	if len(p.Runs) != 12 || len(p.Pairs) != 5 {
