@@ -159,3 +159,76 @@ func TestParallelOpsDoNotDeadlock(t *testing.T) {
 		t.Fatal("the graph did not finish in 60 s: parallel op scheduling deadlocked")
 	}
 }
+
+// TestOpsInTurn: a graph named with OpsInTurn runs while SimpleGo counts two live executions (so its dynamic mode
+// runs the ops one at a time) and takes its large buffers from the arena; an unmarked one runs while SimpleGo counts
+// one (ops in parallel, the default) and keeps SimpleGo's pools. Both compute the same values, and the count is back
+// to zero afterwards. With ops_sequential there is nothing to switch.
+func TestOpsInTurn(t *testing.T) {
+	b, err := NewEngine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	if b.liveExecutions == nil {
+		t.Fatalf("the default engine cannot run graphs' ops in turn: %s", b.Label())
+	}
+	fn := func(x *Node) *Node {
+		n := x.Shape().Size()
+		var terms []*Node
+		for i := range 8 {
+			m := Reshape(AddScalar(x, float64(i)), n/500, 500)
+			terms = append(terms, ReduceAllSum(Tanh(MatMul(m, Transpose(m, 0, 1)))))
+		}
+		return ReduceSum(Stack(terms, 0), 0)
+	}
+	run := func(exec *Exec, n int) (float32, int32) {
+		done := make(chan *tensors.Tensor, 1)
+		go func() { done <- exec.MustExec(tensors.FromFlatDataAndDimensions(make([]float32, n), n))[0] }()
+		var most int32
+		for {
+			most = max(most, b.liveExecutions.Load())
+			select {
+			case out := <-done:
+				return tensors.ToScalar[float32](out), most
+			default:
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	if b.arena == nil {
+		t.Fatalf("the default engine has no buffer arena: %s", b.Label())
+	}
+	made := func() int {
+		b.arena.mu.Lock()
+		defer b.arena.mu.Unlock()
+		return b.arena.total
+	}
+	before := made()
+	inTurn, inTurnLive := run(MustNewExec(b, fn).WithName(OpsInTurn("in turn")), 200_000)
+	afterInTurn := made()
+	plain, plainLive := run(MustNewExec(b, fn), 200_000)
+	afterPlain := made()
+	_, _ = run(MustNewExec(b, fn), 300_000) // sizes no marked graph has
+	if afterInTurn == before || made() != afterPlain {
+		t.Errorf("arena buffers made: %d by the marked graph (want some), %d by an unmarked one of other sizes "+
+			"(want 0)", afterInTurn-before, made()-afterPlain)
+	}
+	if plainLive != 1 || inTurnLive != 2 {
+		t.Errorf("live executions seen: %d unmarked (want 1), %d marked with OpsInTurn (want 2)", plainLive, inTurnLive)
+	}
+	if plain != inTurn {
+		t.Errorf("the graph gives %v in parallel and %v in turn", plain, inTurn)
+	}
+	if n := b.liveExecutions.Load(); n != 0 {
+		t.Errorf("%d live executions after both ran", n)
+	}
+	seq, err := NewEngine("ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seq.Finalize()
+	if seq.liveExecutions != nil || strings.Contains(seq.Label(), "noopsinturn") {
+		t.Errorf("ops_sequential: liveExecutions %v, label %s", seq.liveExecutions, seq.Label())
+	}
+}

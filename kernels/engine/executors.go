@@ -42,6 +42,9 @@ var simplegoNodeExecutors [backends.OpTypeLast]nodeExecutor
 //go:linkname simplegoGetBufferForShape github.com/gomlx/gomlx/backends/simplego.(*Backend).getBufferForShape
 func simplegoGetBufferForShape(b *simplego.Backend, shape shapes.Shape) *simplego.Buffer
 
+//go:linkname simplegoGetBufferPool github.com/gomlx/gomlx/backends/simplego.(*Backend).getBufferPool
+func simplegoGetBufferPool(b *simplego.Backend, dtype dtypes.DType, length int) *sync.Pool
+
 // nodeExecutor is SimpleGo's executor signature (simplego.nodeExecutor).
 type nodeExecutor func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer,
 	inputsOwned []bool) (*simplego.Buffer, error)
