@@ -229,8 +229,9 @@ const PassesInTurnPixels = 1 << 18
 
 // PassesInTurn reports whether an augmented training step runs the augmented pass after the target's backward
 // pass, with the engine's ops one at a time (kernels/engine.OpsInTurn), instead of both passes at once. In turn,
-// the target's activations are freed before the wider network's are made, as NetAug and PyTorch do: the res-96
-// twin step's peak memory falls by 13-17% at the same speed. Small batches keep the passes together, where
+// the target's activations are freed before the wider network's are made, as NetAug and PyTorch do; the engine then
+// also takes the step's large buffers from its arena. The res-96 twin step's peak memory fell from 1.57-1.72 GB to
+// 0.99-1.02 GB at the same speed (kernels/engine/BENCH.md). Small batches keep the passes together, where
 // overlapping them fills the two cores that one small op leaves half idle (the res-32 augshift step is 10-25%
 // faster that way). The two orders compute the same update up to rounding (the gradients are summed per variable
 // instead of through one backward pass).
