@@ -18,22 +18,22 @@ import (
 //
 // SimpleGo keeps freed buffers in one sync.Pool per exact size, so memory freed by a tensor of one size serves only
 // tensors of that size, and the Go collector seldom runs (the pools count as live). A training step's tensors come in
-// over a hundred sizes whose lifetimes hardly overlap (the target pass's narrow activations, then the augmented
-// pass's wide ones; forward activations, then their gradients), so the pools grow to hold every size's largest
-// count at once. On the res-96 twin step with its passes in turn, replaying the graph's allocations: 1.76 GB of
-// exact-size pools against 0.86 GB live at the peak. Here the pools of large float32 sizes get their new buffers from
-// an arena instead: offsets in one reserved address range, best fit over coalesced free spans, so memory that one
-// size freed serves any other. A buffer returns to the arena once it is unreachable: idle buffers sit in SimpleGo's
-// pools, which the collector empties (after two cycles: one generation of victims), and the arena holds only weak
-// pointers to the buffers it made. When no free span fits, the arena collects (twice) if it has handed out at least
-// 1/arenaDrainDiv of its used range since it last did, then extends its used range. Pages never touched cost nothing.
+// over a hundred sizes whose lifetimes hardly overlap (the target pass's narrow activations, the augmented pass's
+// wide ones; forward activations, then their gradients), so the pools grow to hold every size's largest count at
+// once. On the res-96 twin step (with its passes in turn, an order tried and not kept), replaying the graph's
+// allocations in order: 1.76 GB of exact-size pools against 0.86 GB live at the peak. Here the pools of large float32 sizes get their new buffers from an arena instead:
+// offsets in one reserved address range, best fit over coalesced free spans, so memory that one size freed serves any
+// other. A buffer returns to the arena once it is unreachable: idle buffers sit in SimpleGo's pools, which the
+// collector empties (after two cycles: one generation of victims), and the arena holds only weak pointers to the
+// buffers it made. When no free span fits, the arena collects (twice) if it has handed out at least 1/arenaDrainDiv
+// of its used range since it last did, then extends its used range. Pages never touched cost nothing.
 //
-// Only the pools of the sizes that a graph marked with OpsInTurn produces are switched (Builder.Compile), by
-// replacing their New function; SimpleGo's pooling itself is unchanged. Marked graphs are the ones run for memory,
-// one op at a time; there a collection takes about 5 ms. Graphs whose ops run at once keep SimpleGo's pools alone:
-// a collection waits for busy workers there (10-15 ms), and on the res-32 augshift step the arena's collections cost
-// about a tenth of the step for memory that is below the PyTorch peer's already. Without a reservation (another OS,
-// or the mapping refused) or with the engine option "noarena", nothing is switched.
+// Only the pools of the sizes that a graph marked with UseArena produces are switched (Builder.Compile), by
+// replacing their New function; SimpleGo's pooling itself is unchanged, and so is every value computed. A collection
+// waits for the workers' current kernels (assembly loops are not preempted): 5-15 ms. At the res-96 steps that is a
+// few per cent of a step; on the res-32 augshift step it was about a tenth, for memory below the PyTorch peer's
+// already, so pkg/train marks only large batches. Without a reservation (another OS, or the mapping refused) or with
+// the engine option "noarena", nothing is switched.
 
 // arenaMinElems is the smallest float32 buffer (in elements, 256 KiB) served by the arena: smaller ones are a small
 // part of the memory and stay with SimpleGo's pools alone.
@@ -44,9 +44,9 @@ const arenaMinElems = 1 << 16
 const arenaAlignElems = 1024
 
 // arenaDrainDiv sets how often the arena collects: when no free span fits and it has handed out 1/arenaDrainDiv of
-// its used range since the last collection. The res-96 twin step (3 + 1 steps): 1/4 peaks at 1.18 GB and collects 30
-// times, 1/16 at 1.00 GB and 66 times, 1/64 at 0.98 GB and 119 times; in steady state 1/16 collects 2-3 times a step,
-// 15 ms of a 0.7 s step.
+// its used range since the last collection. Three interleaved rounds at res 96, batch 64: the 3x twin step peaked at
+// 1.06-1.07 GB with 1/16 and 1.22-1.26 GB with 1/4, the augshift step (NetAug's draw) at 1.96-2.12 and 2.22 GB, at
+// the same speed within the rounds' noise.
 const arenaDrainDiv = 16
 
 // arenaSpan is a range of the arena, in float32 elements.

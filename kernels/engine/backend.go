@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
@@ -41,9 +40,6 @@ type Backend struct {
 	fusedBN          bool // the builder has BatchNormForTraining and BatchNormGradient (bnexec.go)
 	fusedAct         bool // the builder fuses clipping activations and their gradient masks (fusedact.go)
 	fusedAdder       bool // the builder fuses adder products (adderexec.go)
-	// liveExecutions is SimpleGo's count of programs executing, with its ops execution left dynamic (parallel
-	// when one program runs, else sequential): nil unless the engine runs ops in parallel and OpsInTurn works.
-	liveExecutions *atomic.Int32
 	// arena serves SimpleGo's pools of large float32 buffers (arena.go); nil with "noarena" or without a reservation.
 	arena *bufferArena
 	// arenaPools holds the buffer lengths whose pools use the arena (int -> true).
@@ -76,7 +72,8 @@ var _ backends.Backend = (*Backend)(nil)
 // "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows),
 // "nofusedbn" only the fused batch norm (bnexec.go; kernels/norm then composes it from elementwise ops),
 // "nofusedact" only the fused clipping activations (fusedact.go), "nofusedadder" only the fused adder products
-// (adderexec.go; kernels.AddMatMul then builds chunked elementwise ops).
+// (adderexec.go; kernels.AddMatMul then builds chunked elementwise ops), "noarena" serves no graph's buffers from the
+// buffer arena (arena.go; graphs marked with UseArena then use SimpleGo's pools).
 func NewEngine(config string) (*Backend, error) {
 	fast, fastExec, noArena := true, true, false
 	var flags fastFlags
@@ -157,21 +154,13 @@ func NewEngine(config string) (*Backend, error) {
 			fastExec = false
 		}
 	}
-	var live *atomic.Int32
-	if slices.Contains(kept, "ops_parallel") {
-		// Graphs marked with OpsInTurn run their ops one at a time; the others still run in parallel.
-		var err error
-		if live, err = dynamicOpsExecution(sg); err != nil {
-			label += ",noopsinturn(" + err.Error() + ")" // only a different GoMLX version gets here
-		}
-	}
 	var arena *bufferArena
 	if noArena {
 		label += "," + optNoArena
 	} else if arena, err = sharedArena(); err != nil {
 		label += ",noarena(" + err.Error() + ")"
 	}
-	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec, liveExecutions: live, arena: arena,
+	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec, arena: arena,
 		directDW: fastExec && !flags.noDirectDW, fusedBN: fastExec && !flags.noFusedBN,
 		fusedAct: fastExec && !flags.noFusedAct, fusedAdder: fastExec && !flags.noFusedAdder}, nil
 }
@@ -245,9 +234,7 @@ func (b *Backend) Builder(name string) backends.Builder {
 		s.Builder.ErrFn = unsupportedOpError
 	}
 	bl := &Builder{Builder: sb, owner: b, fastOps: b.fastOps, fusedBN: b.fusedBN, fuseActs: b.fusedAct}
-	if strings.Contains(name, opsInTurnMark) {
-		bl.inTurn, bl.liveExecutions = true, b.liveExecutions
-	}
+	bl.useArena = strings.Contains(name, arenaMark)
 	if b.fusedAct || b.fusedAdder {
 		bl.acts = newActTracker()
 	}
@@ -278,10 +265,9 @@ type Builder struct {
 	owner            *Backend
 	fastOps          bool
 	fusedBN          bool
-	fuseActs         bool          // fuse clipping activations (fusedact.go)
-	acts             *actTracker   // what the builder remembers for fusedact.go and adderexec.go; nil if neither is on
-	inTurn           bool          // the graph is marked with OpsInTurn
-	liveExecutions   *atomic.Int32 // set for a graph marked with OpsInTurn: see executable.inTurn
+	fuseActs         bool        // fuse clipping activations (fusedact.go)
+	acts             *actTracker // what the builder remembers for fusedact.go and adderexec.go; nil if neither is on
+	useArena         bool        // the graph is marked with UseArena
 }
 
 var _ backends.Builder = (*Builder)(nil)
@@ -299,21 +285,18 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	if err != nil {
 		return nil, err
 	}
-	if o := b.owner; b.inTurn && o.arena != nil {
+	if o := b.owner; b.useArena && o.arena != nil {
 		if sg, ok := o.Backend.(*simplego.Backend); ok {
 			if err := useArena(sg, b.Builder, o.arena, &o.arenaPools); err != nil {
 				return nil, errors.WithMessagef(err, "%s engine: the buffer arena", Name)
 			}
 		}
 	}
-	return &executable{Executable: exe, inTurn: b.liveExecutions}, nil
+	return &executable{Executable: exe}, nil
 }
 
 type executable struct {
 	backends.Executable
-	// inTurn, when set, is SimpleGo's count of live executions: counting this executable twice while it runs
-	// makes SimpleGo's dynamic mode run its ops one at a time (as it does when two programs run at once).
-	inTurn *atomic.Int32
 }
 
 // Execute implements backends.Executable. A panic in SimpleGo's executor on this goroutine becomes an error;
@@ -326,52 +309,18 @@ func (e *executable) Execute(inputs []backends.Buffer, donate []bool, dev backen
 			err = errors.Errorf("%s engine: execution panicked: %v\n%s", Name, r, debug.Stack())
 		}
 	}()
-	if e.inTurn != nil {
-		e.inTurn.Add(1)
-		defer e.inTurn.Add(-1)
-	}
 	return e.Executable.Execute(inputs, donate, dev)
 }
 
-// opsInTurnMark is what OpsInTurn adds to a graph's name.
-const opsInTurnMark = "[shiftaddaug:ops-in-turn]"
+// arenaMark is what UseArena adds to a graph's name.
+const arenaMark = "[shiftaddaug:arena]"
 
-// OpsInTurn returns name marked so that this engine runs a graph of that name for memory rather than for
-// parallelism: its ops one at a time, in the order they were built, where it would otherwise run independent ops at
-// once (ops_parallel, the default), and its large float32 buffers from the buffer arena (arena.go), which reuses
-// memory across sizes. Running ops at once fills the cores when each op is small; when each op fills them alone, it
-// only keeps more tensors alive at once. A graph built in a memory-saving order (the augmented training step with
-// its passes in turn, pkg/train) needs its ops run in that order to save the memory. Other backends ignore the mark
-// (it is only part of the name). Use it as the name of a graph or a (context.)Exec:
-// exec.WithName(engine.OpsInTurn(exec.Name())).
-func OpsInTurn(name string) string { return name + opsInTurnMark }
-
-// dynamicOpsExecution switches SimpleGo from ops_parallel to its dynamic mode (ops in parallel when one program
-// runs, else one at a time), the same for a single program, and returns its count of live executions, through
-// which an executable marked with OpsInTurn gets its ops run one at a time. Fields are reached by reflection and
-// checked (name, type, the parallel mode's value), so another GoMLX version gets an error and no change.
-func dynamicOpsExecution(sg backends.Backend) (*atomic.Int32, error) {
-	b, ok := sg.(*simplego.Backend)
-	if !ok {
-		return nil, errors.Errorf("SimpleGo returned a %T, not its *Backend", sg)
-	}
-	v := reflect.ValueOf(b).Elem()
-	mode := v.FieldByName("opsExecutionType")
-	if !mode.IsValid() || mode.Kind() != reflect.Int {
-		return nil, errors.New("SimpleGo's Backend has no int opsExecutionType")
-	}
-	live := v.FieldByName("numLiveExecutions")
-	if !live.IsValid() || live.Type() != reflect.TypeOf(atomic.Int32{}) {
-		return nil, errors.New("SimpleGo's Backend has no atomic.Int32 numLiveExecutions")
-	}
-	modePtr := (*int)(unsafe.Pointer(mode.UnsafeAddr()))
-	const dynamic, parallel = 0, 1 // simplego.opsExecutionDynamic, opsExecutionParallel (v0.26.0)
-	if *modePtr != parallel {
-		return nil, errors.Errorf("SimpleGo's ops_parallel mode is %d, not %d", *modePtr, parallel)
-	}
-	*modePtr = dynamic
-	return (*atomic.Int32)(unsafe.Pointer(live.UnsafeAddr())), nil
-}
+// UseArena returns name marked so that this engine serves the large float32 buffers of a graph of that name from its
+// buffer arena (arena.go), which reuses memory across sizes where SimpleGo's pools reuse it only within one size.
+// It is for graphs whose tensors are large (the augmented training step at large batches, pkg/train): there it
+// cuts the peak memory by a third at no cost in speed. Other backends ignore the mark (it is only part of the name).
+// Use it as the name of a graph or a (context.)Exec: exec.WithName(engine.UseArena(exec.Name())).
+func UseArena(name string) string { return name + arenaMark }
 
 // Label is a short label of the engine with its options, e.g. "shiftaddaug:dotgeneral_small" (benchmarks record it).
 func (b *Backend) Label() string {

@@ -160,18 +160,24 @@ func TestParallelOpsDoNotDeadlock(t *testing.T) {
 	}
 }
 
-// TestOpsInTurn: a graph named with OpsInTurn runs while SimpleGo counts two live executions (so its dynamic mode
-// runs the ops one at a time) and takes its large buffers from the arena; an unmarked one runs while SimpleGo counts
-// one (ops in parallel, the default) and keeps SimpleGo's pools. Both compute the same values, and the count is back
-// to zero afterwards. With ops_sequential there is nothing to switch.
-func TestOpsInTurn(t *testing.T) {
+// TestUseArena: a graph named with UseArena takes its large buffers from the arena and computes what it computes
+// with SimpleGo's pools, to the bit; an unmarked graph of other sizes keeps SimpleGo's pools; "noarena" has no arena.
+func TestUseArena(t *testing.T) {
 	b, err := NewEngine("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Finalize()
-	if b.liveExecutions == nil {
-		t.Fatalf("the default engine cannot run graphs' ops in turn: %s", b.Label())
+	if b.arena == nil {
+		t.Fatalf("the default engine has no buffer arena: %s", b.Label())
+	}
+	ref, err := NewEngine("noarena")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Finalize()
+	if ref.arena != nil || !strings.Contains(ref.Label(), "noarena") {
+		t.Errorf("noarena: arena %v, label %s", ref.arena, ref.Label())
 	}
 	fn := func(x *Node) *Node {
 		n := x.Shape().Size()
@@ -182,22 +188,12 @@ func TestOpsInTurn(t *testing.T) {
 		}
 		return ReduceSum(Stack(terms, 0), 0)
 	}
-	run := func(exec *Exec, n int) (float32, int32) {
-		done := make(chan *tensors.Tensor, 1)
-		go func() { done <- exec.MustExec(tensors.FromFlatDataAndDimensions(make([]float32, n), n))[0] }()
-		var most int32
-		for {
-			most = max(most, b.liveExecutions.Load())
-			select {
-			case out := <-done:
-				return tensors.ToScalar[float32](out), most
-			default:
-				time.Sleep(50 * time.Microsecond)
-			}
+	run := func(exec *Exec, n int) float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i%97) / 97
 		}
-	}
-	if b.arena == nil {
-		t.Fatalf("the default engine has no buffer arena: %s", b.Label())
+		return tensors.ToScalar[float32](exec.MustExec(tensors.FromFlatDataAndDimensions(x, n))[0])
 	}
 	made := func() int {
 		b.arena.mu.Lock()
@@ -205,30 +201,15 @@ func TestOpsInTurn(t *testing.T) {
 		return b.arena.total
 	}
 	before := made()
-	inTurn, inTurnLive := run(MustNewExec(b, fn).WithName(OpsInTurn("in turn")), 200_000)
-	afterInTurn := made()
-	plain, plainLive := run(MustNewExec(b, fn), 200_000)
-	afterPlain := made()
-	_, _ = run(MustNewExec(b, fn), 300_000) // sizes no marked graph has
-	if afterInTurn == before || made() != afterPlain {
+	got := run(MustNewExec(b, fn).WithName(UseArena("arena")), 200_000)
+	afterMarked := made()
+	want := run(MustNewExec(ref, fn).WithName(UseArena("arena")), 200_000)
+	_ = run(MustNewExec(b, fn), 300_000) // sizes no marked graph has
+	if afterMarked == before || made() != afterMarked {
 		t.Errorf("arena buffers made: %d by the marked graph (want some), %d by an unmarked one of other sizes "+
-			"(want 0)", afterInTurn-before, made()-afterPlain)
+			"(want 0)", afterMarked-before, made()-afterMarked)
 	}
-	if plainLive != 1 || inTurnLive != 2 {
-		t.Errorf("live executions seen: %d unmarked (want 1), %d marked with OpsInTurn (want 2)", plainLive, inTurnLive)
-	}
-	if plain != inTurn {
-		t.Errorf("the graph gives %v in parallel and %v in turn", plain, inTurn)
-	}
-	if n := b.liveExecutions.Load(); n != 0 {
-		t.Errorf("%d live executions after both ran", n)
-	}
-	seq, err := NewEngine("ops_sequential")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seq.Finalize()
-	if seq.liveExecutions != nil || strings.Contains(seq.Label(), "noopsinturn") {
-		t.Errorf("ops_sequential: liveExecutions %v, label %s", seq.liveExecutions, seq.Label())
+	if got != want {
+		t.Errorf("the marked graph gives %v with the arena, %v without", got, want)
 	}
 }

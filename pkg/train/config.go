@@ -223,19 +223,18 @@ func (c Config) EvalBatch() int {
 	return max(c.Batch, 500*32*32/(c.Res*c.Res))
 }
 
-// PassesInTurnPixels is the batch size in input pixels (batch × res²) from which an augmented training step runs
-// its two passes in turn (see PassesInTurn): 2^18, a batch of 64 at res 64.
-const PassesInTurnPixels = 1 << 18
+// ArenaPixels is the batch size in input pixels (batch × res²) from which an augmented training step takes its
+// large buffers from the engine's arena (see ArenaStep): 2^18, a batch of 64 at res 64.
+const ArenaPixels = 1 << 18
 
-// PassesInTurn reports whether an augmented training step runs the augmented pass after the target's backward
-// pass, with the engine's ops one at a time (kernels/engine.OpsInTurn), instead of both passes at once. In turn,
-// the target's activations are freed before the wider network's are made, as NetAug and PyTorch do; the engine then
-// also takes the step's large buffers from its arena. The res-96 twin step's peak memory fell from 1.57-1.72 GB to
-// 0.99-1.02 GB at the same speed (kernels/engine/BENCH.md). Small batches keep the passes together, where
-// overlapping them fills the two cores that one small op leaves half idle (the res-32 augshift step is 10-25%
-// faster that way). The two orders compute the same update up to rounding (the gradients are summed per variable
-// instead of through one backward pass).
-func (c Config) PassesInTurn() bool { return c.Batch*c.Res*c.Res >= passesInTurnPixels }
+// ArenaStep reports whether the augmented training step's graph is marked for the engine's buffer arena
+// (kernels/engine.UseArena), which reuses memory across tensor sizes. The two passes' tensors come in many sizes
+// whose lifetimes hardly overlap, so SimpleGo's exact-size pools hold far more than is live at once: on the res-96
+// steps the arena cut the peak from 3.1 to 2.0 GB (augshift, batch 64, NetAug's draw) and from 1.6-1.7 to 1.07 GB
+// (the 3x twin), at the same speed or better (kernels/engine/BENCH.md). Small batches keep SimpleGo's pools alone:
+// there the arena's collections, which wait for busy workers, cost about a tenth of the res-32 step, for memory
+// below the PyTorch peer's already. The arena changes no value: the step's results are the same to the bit.
+func (c Config) ArenaStep() bool { return c.Batch*c.Res*c.Res >= arenaPixels }
 
-// passesInTurnPixels is PassesInTurnPixels, lowered by tests.
-var passesInTurnPixels = PassesInTurnPixels
+// arenaPixels is ArenaPixels, lowered by tests.
+var arenaPixels = ArenaPixels

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -75,26 +74,8 @@ func (o *SGD) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 	if !loss.Shape().IsScalar() {
 		panic(fmt.Errorf("SGD: loss must be a scalar, got %s", loss.Shape()))
 	}
-	vars, grads := trainableGradients(ctx, g, loss)
-	o.Apply(ctx, g, loss.DType(), vars, grads)
-}
-
-// trainableGradients is the gradient of loss with respect to each trainable variable the graph uses so far (zero
-// for one loss does not reach), in context order.
-func trainableGradients(ctx *context.Context, g *Graph, loss *Node) ([]*context.Variable, []*Node) {
-	var vars []*context.Variable
-	var values []*Node
-	for v := range ctx.IterVariables() {
-		if v.Trainable && v.InUseByGraph(g) {
-			vars = append(vars, v)
-			values = append(values, v.ValueGraph(g))
-		}
-	}
-	return vars, Gradient(loss, values...)
-}
-
-// Apply builds the update of vars from their gradients grads (dt: the loss's dtype, of the learning rate).
-func (o *SGD) Apply(ctx *context.Context, g *Graph, dt dtypes.DType, vars []*context.Variable, grads []*Node) {
+	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+	dt := loss.DType()
 	step := optimizers.IncrementGlobalStepGraph(ctx, g, dt) // 1 on the first step
 	lr := o.Schedule.atGraph(AddScalar(step, -1))
 	optimizers.LearningRateVar(ctx, dt, o.Schedule.Base).SetValueGraph(lr) // exposed for the metrics log
@@ -103,6 +84,12 @@ func (o *SGD) Apply(ctx *context.Context, g *Graph, dt dtypes.DType, vars []*con
 		decay = defaultDecayFilter
 	}
 	octx := ctx.In("optimizer").Checked(false).WithInitializer(initializers.Zero)
+	var vars []*context.Variable // collected first: momentum buffers are created below
+	for v := range ctx.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
+		}
+	}
 	for i, v := range vars {
 		grad := grads[i]
 		w := v.ValueGraph(g)

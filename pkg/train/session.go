@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -60,8 +59,6 @@ type Session struct {
 	opsV  hybrid.Operators
 	// unshared gives the augmented pass variables of its own (Sharing "none", Table 9's "w/o weight sharing").
 	unshared bool
-	// passesInTurn runs the augmented pass after the target's backward pass (Config.PassesInTurn).
-	passesInTurn bool
 	// inputs holds one image tensor per batch shape, refilled for each batch (see images).
 	inputs map[[4]int]*tensors.Tensor
 }
@@ -141,7 +138,6 @@ func NewSession(backend backends.Backend, cfg Config, classes int) (*Session, er
 		s.opsV.MFWeight = r.Func()
 	}
 	s.unshared = sharing == hybrid.ShareNone && method.Augmented
-	s.passesInTurn = method.Augmented && cfg.PassesInTurn()
 	// Seeded, so the piecewise kernel's initial scalars and the KL samples are reproducible (and checkpointed).
 	if err := s.Ctx.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
 		return nil, err
@@ -244,34 +240,24 @@ func (s *Session) build() {
 		} else {
 			penalty = ScalarZero(g, lossT.DType())
 		}
-		actx := ctx
-		if s.unshared {
-			actx = ctx.In(UnsharedScope)
-		}
-		switch {
-		case !s.Method.Augmented:
-			opt.UpdateGraph(ctx, g, total)
-		case s.passesInTurn:
-			// The target's gradients first, then the augmented pass on an input tied to them, so that the
-			// target's activations are freed before the wider network's are made (see Config.PassesInTurn).
-			varsT, gradsT := trainableGradients(ctx, g, total)
-			logitsA := s.forward(actx, tiedAfter(x, gradsT), augPass(inputs[2]))
-			lossA = s.loss(logitsA, labels)
-			vars, grads := trainableGradients(ctx, g, MulScalar(lossA, cfg.Alpha))
-			opt.Apply(ctx, g, total.DType(), vars, addGradients(vars, grads, varsT, gradsT))
-		default:
+		if s.Method.Augmented {
+			actx := ctx
+			if s.unshared {
+				actx = ctx.In(UnsharedScope)
+			}
 			logitsA := s.forward(actx, x, augPass(inputs[2]))
 			lossA = s.loss(logitsA, labels)
-			opt.UpdateGraph(ctx, g, Add(total, MulScalar(lossA, cfg.Alpha)))
+			total = Add(total, MulScalar(lossA, cfg.Alpha))
 		}
+		opt.UpdateGraph(ctx, g, total)
 		right, seen := correct(logits, labels), ScalarZero(g, lossT.DType())
 		if cfg.Segmentation() {
 			right, seen = segCorrect(logits, labels)
 		}
 		return []*Node{lossT, lossA, right, ConvertDType(penalty, lossT.DType()), seen}
 	})
-	if s.passesInTurn {
-		s.stepExec.WithName(engine.OpsInTurn(s.stepExec.Name()))
+	if s.Method.Augmented && cfg.ArenaStep() {
+		s.stepExec.WithName(engine.UseArena(s.stepExec.Name()))
 	}
 	if cfg.Segmentation() {
 		s.evalExec = s.buildSegEval(targetPass)
@@ -423,35 +409,4 @@ func scalar(t *tensors.Tensor) float64 {
 		return float64(v)
 	}
 	panic(fmt.Sprintf("train: unexpected scalar %T", t.Value()))
-}
-
-// tiedAfter returns x, made to depend on every node of after (x + 0·Σ sums) so that no executor starts what reads
-// it before they are computed. The tie carries no gradient.
-func tiedAfter(x *Node, after []*Node) *Node {
-	if len(after) == 0 {
-		return x
-	}
-	sums := make([]*Node, len(after))
-	for i, n := range after {
-		sums[i] = ConvertDType(ReduceAllSum(n), x.DType())
-	}
-	// StopGradient: the aug pass's gradient must not reach back through the target's backward pass.
-	return Add(x, StopGradient(MulScalar(ReduceAllSum(Stack(sums, 0)), 0)))
-}
-
-// addGradients adds to grads (of vars) the gradients gradsT of varsT, a subset of vars.
-func addGradients(vars []*context.Variable, grads []*Node, varsT []*context.Variable, gradsT []*Node) []*Node {
-	out := slices.Clone(grads)
-	index := make(map[*context.Variable]int, len(vars))
-	for i, v := range vars {
-		index[v] = i
-	}
-	for j, v := range varsT {
-		i, ok := index[v]
-		if !ok {
-			panic(fmt.Errorf("train: variable %s has a target gradient but is not in the update", v.ScopeAndName()))
-		}
-		out[i] = Add(gradsT[j], out[i])
-	}
-	return out
 }
