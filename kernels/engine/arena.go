@@ -66,7 +66,6 @@ type bufferArena struct {
 	since  int            // elements handed out since the last collection
 	drains int            // collections made (tests read it)
 	total  int            // buffers made (tests read it)
-	peak   int            // the highest top
 }
 
 var (
@@ -75,9 +74,18 @@ var (
 	theArenaOnce sync.Once
 )
 
-// sharedArena returns the process's arena, reserving its address range on first use.
+// sharedArena returns the process's arena, reserving its address range on first use. It makes SimpleGo buffers and
+// reads nodes through the mirror structs, so it first checks their layouts (another GoMLX version: no arena).
 func sharedArena() (*bufferArena, error) {
 	theArenaOnce.Do(func() {
+		if err := sameLayout(reflect.TypeFor[simplego.Buffer](), reflect.TypeFor[bufferLayout]()); err != nil {
+			theArenaErr = err
+			return
+		}
+		if err := sameLayout(reflect.TypeFor[simplego.Node](), reflect.TypeFor[nodeLayout]()); err != nil {
+			theArenaErr = err
+			return
+		}
 		mem, err := reserveFloat32s()
 		if err != nil {
 			theArenaErr = err
@@ -111,7 +119,6 @@ func (a *bufferArena) newBuffer(length int) *simplego.Buffer {
 			return nil
 		}
 		off, a.top = a.top, a.top+n
-		a.peak = max(a.peak, a.top)
 	}
 	a.since += n
 	a.total++

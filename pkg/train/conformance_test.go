@@ -17,15 +17,7 @@ import (
 func firstStep(t *testing.T, backend backends.Backend, model, method string, lr float64) ([2]float64,
 	map[string][]float32) {
 	t.Helper()
-	return firstStepSharing(t, backend, model, method, "", lr)
-}
-
-// firstStepSharing is firstStep with the augmented methods' weight sharing ("": the method's default).
-func firstStepSharing(t *testing.T, backend backends.Backend, model, method, sharing string, lr float64) ([2]float64,
-	map[string][]float32) {
-	t.Helper()
 	cfg := DefaultConfig(model, method)
-	cfg.Sharing = sharing
 	cfg.Res, cfg.Batch, cfg.Epochs, cfg.WarmupEpochs, cfg.LR = 32, 16, 1, 0, lr
 	cfg.StepsPerEpoch = 1
 	s, err := NewSession(backend, cfg, 4)
