@@ -3,7 +3,9 @@
 // It follows the GotoBLAS/BLIS structure: B is packed a [kc × nc] block at a time into panels of nr columns, A an
 // [mc × kc] block at a time into panels of mr rows, and a micro-kernel computes an mr × nr tile of C from one panel
 // of each, accumulating over kc. On amd64 with AVX2 and FMA the micro-kernel is assembly (4 × 16, eight ymm
-// accumulators); elsewhere it is the same loop in Go.
+// accumulators), and with AVX-512 the full 8 × 32 tiles take one (sixteen zmm accumulators); elsewhere it is the
+// same loop in Go. The assembly reads an untransposed a, and a weight gradient's transposed a and untransposed b,
+// where they are stored instead of packing them.
 //
 // Each element of C sums its products in increasing k, in chunks of kc (each chunk summed from zero, then added to
 // the element), and the work is split between goroutines by rows of C only, so the result does not depend on the
@@ -27,8 +29,11 @@ const (
 // useGo forces the Go micro-kernel (the tests run both).
 var useGo bool
 
-// alwaysPack switches off the unpacked path of weight-gradient products (the tests compare the two).
+// alwaysPack switches off the paths that read operands where they are stored (the tests compare the two).
 var alwaysPack bool
+
+// narrowOnly switches off the AVX-512 8 × 32 tiles (the tests compare the two).
+var narrowOnly bool
 
 // Matrix is a row-major operand: Trans says the data holds its transpose (an A stored [K, M], a B stored [N, K]).
 type Matrix struct {
@@ -129,7 +134,7 @@ type product struct {
 
 // block computes rows [m0, m1) and columns [n0, n1) of c.
 func (q product) block(m0, m1, n0, n1 int) {
-	k, b, c := q.k, q.b, q.c
+	k, b := q.k, q.b
 	m := m1 - m0
 	if m <= 0 || n1 <= n0 {
 		return
@@ -141,6 +146,11 @@ func (q product) block(m0, m1, n0, n1 int) {
 	// already hold each depth index's rows, and columns, side by side: the full tiles read them where they are.
 	// Packing them cost more than the multiplication for the small m and n and very large k of these products.
 	unpacked := q.a.Trans && !b.Trans && hasAsm && !useGo && !alwaysPack
+	// An untransposed a (a forward or input-gradient product: activations [m, k] with a small k) is read where it is
+	// stored too, its rows side by side: packing it cost as much as the multiplication (a tenth of the res-96 step).
+	// Only a last panel of fewer than mr rows is packed.
+	direct := !q.a.Trans && hasAsm && !useGo && !alwaysPack
+	wide := (direct || unpacked) && hasWide && !narrowOnly
 	for j0 := n0; j0 < n1; j0 += nc {
 		nb := min(nc, n1-j0)
 		for p0 := 0; p0 < k; p0 += kc {
@@ -154,52 +164,92 @@ func (q product) block(m0, m1, n0, n1 int) {
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
 				aPacked := !unpacked
-				if aPacked {
+				if direct {
+					if full := mb - mb%mr; full < mb {
+						rows.pack(i0+full, mb-full, p0, kb, bufs.a[full*kb:])
+					}
+				} else if aPacked {
 					rows.pack(i0, mb, p0, kb, bufs.a)
 				}
-				for jr := 0; jr < nb; jr += nr {
-					cols := min(nr, nb-jr)
-					narrow := cols < nr
-					for ir := 0; ir < mb; ir += mr {
-						rws := min(mr, mb-ir)
-						ci := (m0+i0+ir)*q.ldc + j0 + jr
-						var ap, bp []float32
-						if unpacked {
-							if rws == mr && !narrow {
-								stridedKernel(kb, q.a.Data[p0*q.lda+m0+i0+ir:], q.lda, b.Data[p0*q.ldb+j0+jr:], q.ldb,
-									c[ci:], q.ldc, p0 > 0)
-								continue
-							}
-							// An edge tile: the block of a packed once, this tile's b panel alone.
-							if !aPacked {
-								rows.pack(i0, mb, p0, kb, bufs.a)
-								aPacked = true
-							}
-							ap, bp = bufs.a[ir*kb:(ir+mr)*kb], bufs.b[jr*kb:(jr+nr)*kb]
-							if !narrow {
-								packB(b, q.ldb, p0, kb, j0+jr, cols, bp)
-							}
-						} else {
-							ap, bp = bufs.a[ir*kb:(ir+mr)*kb], bufs.b[jr*kb:(jr+nr)*kb]
-						}
-						if rws == mr && cols == nr {
-							microKernel(kb, ap, bp, c[ci:], q.ldc, p0 > 0)
-							continue
-						}
-						// Edge tile: compute into the scratch tile and copy the valid part.
-						t := bufs.tile[:]
-						if p0 > 0 {
-							for r := range rws {
-								copy(t[r*nr:r*nr+cols], c[ci+r*q.ldc:ci+r*q.ldc+cols])
+				for jr := 0; jr < nb; {
+					if wide && jr+2*nr <= nb {
+						// Two column panels at a time: 8 × 32 tiles over the block's whole pairs of row panels, the
+						// rows left (fewer than 8) in 4 × 16 tiles below.
+						ir := 0
+						for ; ir+2*mr <= mb; ir += 2 * mr {
+							ci := (m0+i0+ir)*q.ldc + j0 + jr
+							if unpacked {
+								wideStridedKernel(kb, q.a.Data[p0*q.lda+m0+i0+ir:], q.lda, b.Data[p0*q.ldb+j0+jr:], q.ldb,
+									q.c[ci:], q.ldc, p0 > 0)
+							} else {
+								wideKernel(kb, q.a.Data[(m0+i0+ir)*q.lda+p0:], q.lda, bufs.b[jr*kb:(jr+2*nr)*kb],
+									q.c[ci:], q.ldc, p0 > 0)
 							}
 						}
-						microKernel(kb, ap, bp, t, nr, p0 > 0)
-						for r := range rws {
-							copy(c[ci+r*q.ldc:ci+r*q.ldc+cols], t[r*nr:r*nr+cols])
-						}
+						q.tiles(bufs, rows, &aPacked, unpacked, direct, m0, i0, ir, mb, j0, jr, nr, p0, kb)
+						q.tiles(bufs, rows, &aPacked, unpacked, direct, m0, i0, ir, mb, j0, jr+nr, nr, p0, kb)
+						jr += 2 * nr
+						continue
 					}
+					cols := min(nr, nb-jr)
+					q.tiles(bufs, rows, &aPacked, unpacked, direct, m0, i0, 0, mb, j0, jr, cols, p0, kb)
+					jr += nr
 				}
 			}
+		}
+	}
+}
+
+// tiles computes the micro-tiles of rows [ir0, mb) (relative to the row block i0, itself relative to m0) and the
+// column panel of cols columns at jr (relative to j0) over depth [p0, p0+kb), from the packed panels in bufs or,
+// unpacked or direct, from the operands where they are stored (see block).
+func (q product) tiles(bufs *buffers, rows rowBlock, aPacked *bool, unpacked, direct bool,
+	m0, i0, ir0, mb, j0, jr, cols, p0, kb int) {
+	b, c := q.b, q.c
+	narrow := cols < nr
+	bp := bufs.b[jr*kb : (jr+nr)*kb]
+	for ir := ir0; ir < mb; ir += mr {
+		rws := min(mr, mb-ir)
+		ci := (m0+i0+ir)*q.ldc + j0 + jr
+		ap := bufs.a[ir*kb : (ir+mr)*kb]
+		rowsDirect := direct && rws == mr // else the last panel, packed by block
+		if unpacked {
+			if rws == mr && !narrow {
+				stridedKernel(kb, q.a.Data[p0*q.lda+m0+i0+ir:], q.lda, b.Data[p0*q.ldb+j0+jr:], q.ldb,
+					c[ci:], q.ldc, p0 > 0)
+				continue
+			}
+			// An edge tile: the block of a packed once, this tile's b panel alone.
+			if !*aPacked {
+				rows.pack(i0, mb, p0, kb, bufs.a)
+				*aPacked = true
+			}
+			if !narrow {
+				packB(b, q.ldb, p0, kb, j0+jr, cols, bp)
+			}
+		}
+		if rws == mr && !narrow {
+			if rowsDirect {
+				rowsKernel(kb, q.a.Data[(m0+i0+ir)*q.lda+p0:], q.lda, bp, c[ci:], q.ldc, p0 > 0)
+			} else {
+				microKernel(kb, ap, bp, c[ci:], q.ldc, p0 > 0)
+			}
+			continue
+		}
+		// Edge tile: compute into the scratch tile and copy the valid part.
+		t := bufs.tile[:]
+		if p0 > 0 {
+			for r := range rws {
+				copy(t[r*nr:r*nr+cols], c[ci+r*q.ldc:ci+r*q.ldc+cols])
+			}
+		}
+		if rowsDirect {
+			rowsKernel(kb, q.a.Data[(m0+i0+ir)*q.lda+p0:], q.lda, bp, t, nr, p0 > 0)
+		} else {
+			microKernel(kb, ap, bp, t, nr, p0 > 0)
+		}
+		for r := range rws {
+			copy(c[ci+r*q.ldc:ci+r*q.ldc+cols], t[r*nr:r*nr+cols])
 		}
 	}
 }

@@ -40,11 +40,13 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 
 // TestMul: every transposition, shapes around the tile and block sizes (edges in rows, columns and depth, several
 // depth blocks, several workers), both micro-kernels, against float64; and the same bits whatever the number of
-// workers would be (rows or columns are split, never depth), and whether the operands are packed or not.
+// workers would be (rows or columns are split, never depth), whether the operands are packed or not, and whether
+// the AVX-512 tiles are used.
 func TestMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	shapes := [][3]int{{1, 1, 1}, {4, 16, 8}, {5, 17, 3}, {3, 15, 300}, {67, 33, 257}, {130, 40, 600},
-		{1000, 24, 144}, {144, 24, 2000}, {2, 300, 70}, {9, 1, 513}, {24, 144, 3000}, {7, 70, 2000}}
+		{1000, 24, 144}, {144, 24, 2000}, {2, 300, 70}, {9, 1, 513}, {24, 144, 3000}, {7, 70, 2000},
+		{150, 96, 27}, {45, 77, 300}, {8, 32, 5}, {71, 64, 16}}
 	for _, goKernel := range []bool{false, true} {
 		if !goKernel && !hasAsm {
 			continue
@@ -72,13 +74,19 @@ func TestMul(t *testing.T) {
 							t.Fatalf("%s: c[%d] = %v in parallel, %v on one worker", what, i, c[i], c1[i])
 						}
 					}
-					// Packing every operand (the unpacked path off) gives the same bits too.
-					alwaysPack = true
-					Mul(m, n, k, a, b, c1)
-					alwaysPack = false
-					for i := range c {
-						if math.Float32bits(c[i]) != math.Float32bits(c1[i]) {
-							t.Fatalf("%s: c[%d] = %v, %v with every operand packed", what, i, c[i], c1[i])
+					// Packing every operand (the unpacked path off) gives the same bits too, and so do the AVX2
+					// tiles alone.
+					for _, variant := range []struct {
+						name string
+						flag *bool
+					}{{"with every operand packed", &alwaysPack}, {"without the AVX-512 tiles", &narrowOnly}} {
+						*variant.flag = true
+						Mul(m, n, k, a, b, c1)
+						*variant.flag = false
+						for i := range c {
+							if math.Float32bits(c[i]) != math.Float32bits(c1[i]) {
+								t.Fatalf("%s: c[%d] = %v, %v %s", what, i, c[i], c1[i], variant.name)
+							}
 						}
 					}
 				}
