@@ -230,3 +230,180 @@ g8store:
 gdone:
 	VZEROUPPER
 	RET
+
+// func vecAdderDist4W(s, p, w []float32, k, o, cols int)
+// vecAdderDist4 on AVX-512, 32 columns at a time (8 zmm accumulators: 4 rows × 2 registers), cols a multiple of 32:
+// the same operations on each element in the same order, so the same bits.
+TEXT ·vecAdderDist4W(SB), NOSPLIT, $0-96
+	MOVQ s_base+0(FP), DI
+	MOVQ p_base+24(FP), SI
+	MOVQ w_base+48(FP), DX
+	MOVQ k+72(FP), R8
+	MOVQ o+80(FP), R11
+	SHLQ $2, R11               // row stride of w and s, bytes
+	MOVQ cols+88(FP), R10
+	MOVQ R8, R12
+	SHLQ $2, R12               // row stride of p, bytes
+	LEAQ (R12)(R12*2), R13     // 3 rows of p
+	VPTERNLOGD $0xff, Z15, Z15, Z15
+	VPSRLD $1, Z15, Z15        // 0x7fffffff: |x| mask
+	XORQ AX, AX
+
+w32:
+	MOVQ R10, BX
+	SUBQ AX, BX
+	CMPQ BX, $32
+	JLT wddone
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ SI, CX
+	LEAQ (DX)(AX*4), R14
+	MOVQ R8, BX
+
+w32k:
+	TESTQ BX, BX
+	JEQ w32store
+	VMOVUPS (R14), Z8
+	VMOVUPS 64(R14), Z9
+	VBROADCASTSS (CX), Z10
+	VSUBPS Z8, Z10, Z11
+	VPANDD Z15, Z11, Z11
+	VADDPS Z11, Z0, Z0
+	VSUBPS Z9, Z10, Z12
+	VPANDD Z15, Z12, Z12
+	VADDPS Z12, Z1, Z1
+	VBROADCASTSS (CX)(R12*1), Z10
+	VSUBPS Z8, Z10, Z11
+	VPANDD Z15, Z11, Z11
+	VADDPS Z11, Z2, Z2
+	VSUBPS Z9, Z10, Z12
+	VPANDD Z15, Z12, Z12
+	VADDPS Z12, Z3, Z3
+	VBROADCASTSS (CX)(R12*2), Z10
+	VSUBPS Z8, Z10, Z11
+	VPANDD Z15, Z11, Z11
+	VADDPS Z11, Z4, Z4
+	VSUBPS Z9, Z10, Z12
+	VPANDD Z15, Z12, Z12
+	VADDPS Z12, Z5, Z5
+	VBROADCASTSS (CX)(R13*1), Z10
+	VSUBPS Z8, Z10, Z11
+	VPANDD Z15, Z11, Z11
+	VADDPS Z11, Z6, Z6
+	VSUBPS Z9, Z10, Z12
+	VPANDD Z15, Z12, Z12
+	VADDPS Z12, Z7, Z7
+	ADDQ $4, CX
+	ADDQ R11, R14
+	DECQ BX
+	JMP w32k
+
+w32store:
+	LEAQ (DI)(AX*4), R9
+	VMOVUPS Z0, (R9)
+	VMOVUPS Z1, 64(R9)
+	ADDQ R11, R9
+	VMOVUPS Z2, (R9)
+	VMOVUPS Z3, 64(R9)
+	ADDQ R11, R9
+	VMOVUPS Z4, (R9)
+	VMOVUPS Z5, 64(R9)
+	ADDQ R11, R9
+	VMOVUPS Z6, (R9)
+	VMOVUPS Z7, 64(R9)
+	ADDQ $32, AX
+	JMP w32
+
+wddone:
+	VZEROUPPER
+	RET
+
+// func vecAdderGrad4W(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
+// vecAdderGrad4 on AVX-512, 16 columns of k at a time, cols a multiple of 16: the same operations on each element in
+// the same order (max and min still take the difference as their second operand), so the same bits.
+TEXT ·vecAdderGrad4W(SB), NOSPLIT, $0-144
+	MOVQ dp_base+0(FP), DI
+	MOVQ p_base+24(FP), SI
+	MOVQ wt_base+48(FP), DX
+	MOVQ v_base+72(FP), R8
+	MOVQ k+96(FP), R9
+	SHLQ $2, R9                // row stride of p, dp and wt, bytes
+	MOVQ o+104(FP), R10
+	MOVQ R10, R11
+	SHLQ $2, R11               // row stride of v, bytes
+	LEAQ (R11)(R11*2), R13     // 3 rows of v
+	LEAQ (R9)(R9*2), R14       // 3 rows of p, dp
+	MOVQ bounds_base+120(FP), BX
+	VBROADCASTSS (BX), Z14
+	VBROADCASTSS 4(BX), Z15
+	XORQ AX, AX
+
+wg16:
+	MOVQ cols+112(FP), BX
+	SUBQ AX, BX
+	CMPQ BX, $16
+	JLT wgdone
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	LEAQ (SI)(AX*4), CX
+	VMOVUPS (CX), Z4
+	VMOVUPS (CX)(R9*1), Z5
+	VMOVUPS (CX)(R9*2), Z6
+	VMOVUPS (CX)(R14*1), Z7
+	LEAQ (DX)(AX*4), CX
+	MOVQ R8, R12
+	MOVQ R10, BX
+
+wg16o:
+	TESTQ BX, BX
+	JEQ wg16store
+	VMOVUPS (CX), Z8
+	VSUBPS Z4, Z8, Z9
+	VMAXPS Z9, Z14, Z9
+	VMINPS Z9, Z15, Z9
+	VBROADCASTSS (R12), Z10
+	VMULPS Z9, Z10, Z9
+	VADDPS Z9, Z0, Z0
+	VSUBPS Z5, Z8, Z9
+	VMAXPS Z9, Z14, Z9
+	VMINPS Z9, Z15, Z9
+	VBROADCASTSS (R12)(R11*1), Z10
+	VMULPS Z9, Z10, Z9
+	VADDPS Z9, Z1, Z1
+	VSUBPS Z6, Z8, Z9
+	VMAXPS Z9, Z14, Z9
+	VMINPS Z9, Z15, Z9
+	VBROADCASTSS (R12)(R11*2), Z10
+	VMULPS Z9, Z10, Z9
+	VADDPS Z9, Z2, Z2
+	VSUBPS Z7, Z8, Z9
+	VMAXPS Z9, Z14, Z9
+	VMINPS Z9, Z15, Z9
+	VBROADCASTSS (R12)(R13*1), Z10
+	VMULPS Z9, Z10, Z9
+	VADDPS Z9, Z3, Z3
+	ADDQ R9, CX
+	ADDQ $4, R12
+	DECQ BX
+	JMP wg16o
+
+wg16store:
+	LEAQ (DI)(AX*4), CX
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, (CX)(R9*1)
+	VMOVUPS Z2, (CX)(R9*2)
+	VMOVUPS Z3, (CX)(R14*1)
+	ADDQ $16, AX
+	JMP wg16
+
+wgdone:
+	VZEROUPPER
+	RET

@@ -168,16 +168,24 @@ func adderExec(backend *simplego.Backend, n *nodeLayout, p *fusedAdder, inputs [
 func absf(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
 // adderDistance is s[m,o] = Σ_k |p[m,k] − w[k,o]| for p [M,K], w [K,O], rows split between cores, 4 rows by 8 or
-// 16 columns at a time on vecAdderDist4.
+// 16 columns at a time on vecAdderDist4, 32 on vecAdderDist4W where the CPU has AVX-512.
 func adderDistance(s, p, w []float32, m, k, o int) {
 	vec := hasVec && !noVec
+	vec512 := vec && hasVec512 && !noVec512
 	parallelFor((m+3)/4, m*k*o, func(lo, hi int) {
 		for r := 4 * lo; r < min(m, 4*hi); r += 4 {
 			cols := 0
 			if vec && r+4 <= m {
 				cols = o &^ 7
-				if cols > 0 {
-					vecAdderDist4(s[r*o:], p[r*k:], w, k, o, cols)
+				wide := 0
+				if vec512 {
+					wide = o &^ 31
+					if wide > 0 {
+						vecAdderDist4W(s[r*o:], p[r*k:], w, k, o, wide)
+					}
+				}
+				if cols > wide {
+					vecAdderDist4(s[r*o+wide:], p[r*k:], w[wide:], k, o, cols-wide)
 				}
 			}
 			for rr := r; rr < min(m, r+4); rr++ {
@@ -195,9 +203,11 @@ func adderDistance(s, p, w []float32, m, k, o int) {
 }
 
 // adderGradient is dp[m,k] = Σ_o v[m,o]·clip(w[k,o] − p[m,k], lo, hi) (clip: Go's min(max(·, lo), hi)), 4 rows by
-// 8 columns of k at a time on vecAdderGrad4 (which reads w transposed).
+// 8 columns of k at a time on vecAdderGrad4 (which reads w transposed), 16 on vecAdderGrad4W where the CPU has
+// AVX-512.
 func adderGradient(dp, p, w, v []float32, m, k, o int, lo, hi float32) {
 	vec := hasVec && !noVec
+	vec512 := vec && hasVec512 && !noVec512
 	var wt []float32
 	if vec {
 		wt = make([]float32, o*k)
@@ -213,8 +223,15 @@ func adderGradient(dp, p, w, v []float32, m, k, o int, lo, hi float32) {
 			cols := 0
 			if vec && r+4 <= m {
 				cols = k &^ 7
-				if cols > 0 {
-					vecAdderGrad4(dp[r*k:], p[r*k:], wt, v[r*o:], k, o, cols, bounds)
+				wide := 0
+				if vec512 {
+					wide = k &^ 15
+					if wide > 0 {
+						vecAdderGrad4W(dp[r*k:], p[r*k:], wt, v[r*o:], k, o, wide, bounds)
+					}
+				}
+				if cols > wide {
+					vecAdderGrad4(dp[r*k+wide:], p[r*k+wide:], wt[wide:], v[r*o:], k, o, cols-wide, bounds)
 				}
 			}
 			for rr := r; rr < min(m, r+4); rr++ {

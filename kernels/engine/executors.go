@@ -256,6 +256,9 @@ func flagsOf(b *simplego.Backend) (flags fastFlags, ok bool) {
 // noVec switches the AVX elementwise kernels off (the tests compare both ways).
 var noVec bool
 
+// noVec512 switches the AVX-512 variants off, leaving the AVX2 kernels (the tests compare both ways).
+var noVec512 bool
+
 // parallelChunk is the fewest elements worth a goroutine of their own.
 const parallelChunk = 1 << 15
 

@@ -5,6 +5,9 @@ import "golang.org/x/sys/cpu"
 // hasVec: the AVX elementwise kernels of vec_amd64.s can run (AVX2 implies the AVX they use).
 var hasVec = cpu.X86.HasAVX2
 
+// hasVec512: the AVX-512 variants of a few kernels can run (the adder's); they give the AVX2 kernels' bits.
+var hasVec512 = hasVec && cpu.X86.HasAVX512F
+
 // z[i] = x[i] op y[i] for i < len(z); x and y must be at least as long, z may alias either.
 //
 //go:noescape
@@ -117,6 +120,16 @@ func vecAdderDist4(s, p, w []float32, k, o, cols int)
 //
 //go:noescape
 func vecAdderGrad4(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
+
+// vecAdderDist4W is vecAdderDist4 on AVX-512, cols a multiple of 32, with its bits.
+//
+//go:noescape
+func vecAdderDist4W(s, p, w []float32, k, o, cols int)
+
+// vecAdderGrad4W is vecAdderGrad4 on AVX-512, cols a multiple of 16, with its bits.
+//
+//go:noescape
+func vecAdderGrad4W(dp, p, wt, v []float32, k, o, cols int, bounds []float32)
 
 // vecColSqDiff: for the first len(z) &^ 7 columns, z[i] += (x[j*stride+i] − m[i])² for j < rows, in increasing j.
 //

@@ -2,7 +2,10 @@
 
 package engine
 
-const hasVec = false
+const (
+	hasVec    = false
+	hasVec512 = false
+)
 
 func vecAdd(z, x, y []float32) { panic("vecAdd: no vector kernels on this architecture") }
 func vecSub(z, x, y []float32) { panic("vecSub: no vector kernels on this architecture") }
@@ -52,5 +55,12 @@ func vecShiftLift(z, a []float32, c0 float32, s, t []float32) {
 func vecFloorScaleDiv(z, x []float32, s, d float32) { panic("no vector kernels on this architecture") }
 
 func vecTapRowGrad3(acc *float32, accStride int, v *float32, vStride int, x *float32, xStride, tapStride, n, blocks int) {
+	panic("no vector kernels on this architecture")
+}
+
+func vecAdderDist4W(s, p, w []float32, k, o, cols int) {
+	panic("no vector kernels on this architecture")
+}
+func vecAdderGrad4W(dp, p, wt, v []float32, k, o, cols int, bounds []float32) {
 	panic("no vector kernels on this architecture")
 }
