@@ -267,13 +267,16 @@ func depthwiseForwardTaps(p convPlan, x, k, z []float32) {
 		}
 		in1 = max(in0, in1)
 	}
+	wide := hasVec512 && !noVec512
 	parallelFor(p.n*p.ho, p.n*p.ho*p.wo*c*p.kh*p.kw/4, func(lo, hi int) {
 		xoff, koff := make([]int, 0, p.kh*p.kw), make([]int, 0, p.kh*p.kw)
 		// pixels sums the taps in xoff/koff for n output pixels of row r from column ow (x one stride further per
 		// pixel): channels below c8 by the kernel, the tail up to cu in Go; the channels from cu are zeroed.
 		pixels := func(r, ow, n int) {
 			zp := z[(r*p.wo+ow)*c : (r*p.wo+ow+n)*c]
-			if len(xoff) > 0 && c8 > 0 {
+			if len(xoff) > 0 && c8 > 0 && wide {
+				vecTapsMulAddRunW(zp, x, k, xoff, koff, c8, n, 4*p.sw*c, 4*c)
+			} else if len(xoff) > 0 && c8 > 0 {
 				vecTapsMulAddRun(zp, x, k, xoff, koff, c8, n, 4*p.sw*c, 4*c)
 			} else {
 				for q := range n {

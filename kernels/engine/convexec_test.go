@@ -165,15 +165,16 @@ func TestDirectDepthwiseMatchesTaps(t *testing.T) {
 
 // TestDepthwiseKernelsMatchGo: the AVX depthwise paths (taps summed in registers forward, vecMulAdd per position
 // and tap for the filter gradient) give the bits of the Go loops, on strides, dilations, paddings (wider than the kernel too),
-// channel counts around the 32- and 8-channel blocks, and zero channel tails (cu < c).
+// channel counts around the 64-, 32-, 16- and 8-channel blocks, and zero channel tails (cu < c); the forward with the
+// AVX-512 kernel too where the CPU has it.
 func TestDepthwiseKernelsMatchGo(t *testing.T) {
 	if !hasVec {
 		t.Skip("no AVX2 on this CPU")
 	}
-	defer func() { noVec = false }()
+	defer func() { noVec, noVec512 = false, false }()
 	rng := rand.New(rand.NewPCG(21, 22))
 	for trial := range 60 {
-		p := convPlan{n: 1 + rng.IntN(3), h: 1 + rng.IntN(12), w: 1 + rng.IntN(12), c: 1 + rng.IntN(80),
+		p := convPlan{n: 1 + rng.IntN(3), h: 1 + rng.IntN(12), w: 1 + rng.IntN(12), c: 1 + rng.IntN(150),
 			kh: 1 + rng.IntN(5), kw: 1 + rng.IntN(5), sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(3), dh: 1, dw: 1,
 			padTop: rng.IntN(4), padLft: rng.IntN(4)}
 		if trial%2 == 0 {
@@ -194,9 +195,9 @@ func TestDepthwiseKernelsMatchGo(t *testing.T) {
 		x := maskedTail(rng, p.n*p.h*p.w, p.c, p.cu)
 		k := maskedTail(rng, p.kh*p.kw, p.c, p.cu)
 		v := maskedTail(rng, p.n*p.ho*p.wo, p.c, p.cu)
-		var z, fg [2][]float32
-		for i, off := range []bool{false, true} {
-			noVec = off
+		var z, fg [3][]float32
+		for i, off := range [][2]bool{{false, false}, {true, true}, {false, true}} { // noVec, noVec512
+			noVec, noVec512 = off[0], off[1]
 			z[i] = make([]float32, p.n*p.ho*p.wo*p.c)
 			depthwiseForward(p, x, k, z[i])
 			if p.dh == 1 && p.dw == 1 { // the filter gradient has no input dilation
@@ -206,6 +207,7 @@ func TestDepthwiseKernelsMatchGo(t *testing.T) {
 		}
 		what := fmt.Sprintf("%+v", p)
 		bitIdentical(t, what+" forward", z[0], z[1])
+		bitIdentical(t, what+" forward (AVX2 alone)", z[2], z[1])
 		bitIdentical(t, what+" filter gradient", fg[0], fg[1])
 		if fg[0] != nil { // the float64 instantiation takes the Go loops
 			fg64 := make([]float64, len(fg[0]))
@@ -215,6 +217,31 @@ func TestDepthwiseKernelsMatchGo(t *testing.T) {
 					t.Fatalf("%s: float64 filter gradient[%d] = %g, float32 %g", what, i, want, fg[0][i])
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkDepthwiseForward times the direct depthwise forward on two 3x3 layers of the res-96 step (batch 64), with
+// the AVX-512 kernel and with AVX2 alone.
+func BenchmarkDepthwiseForward(b *testing.B) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	defer func() { noVec512 = false }()
+	for _, d := range [][3]int{{48, 48, 48}, {24, 24, 144}} { // h = w, c
+		p := convPlan{n: 64, h: d[0], w: d[1], c: d[2], cu: d[2], kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1,
+			padTop: 1, padLft: 1, ho: d[0], wo: d[1]}
+		x, k := maskedTail(rng, p.n*p.h*p.w, p.c, p.c), maskedTail(rng, 9, p.c, p.c)
+		z := make([]float32, p.n*p.ho*p.wo*p.c)
+		for _, avx2 := range []bool{false, true} {
+			name := fmt.Sprintf("%dx%dx%d/avx512", p.h, p.w, p.c)
+			if avx2 {
+				name = fmt.Sprintf("%dx%dx%d/avx2", p.h, p.w, p.c)
+			}
+			b.Run(name, func(b *testing.B) {
+				noVec512 = avx2
+				for range b.N {
+					depthwiseForward(p, x, k, z)
+				}
+			})
 		}
 	}
 }

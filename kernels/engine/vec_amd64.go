@@ -150,3 +150,8 @@ func vecTapRowGrad3(acc *float32, accStride int, v *float32, vStride int, x *flo
 //
 //go:noescape
 func vecTapsMulAddRun(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int)
+
+// vecTapsMulAddRunW is vecTapsMulAddRun on AVX-512 (64 channels at a time, then 16, then 8), with its bits.
+//
+//go:noescape
+func vecTapsMulAddRunW(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int)

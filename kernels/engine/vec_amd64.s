@@ -390,6 +390,124 @@ tdone:
 	VZEROUPPER
 	RET
 
+// func vecTapsMulAddRunW(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int)
+// vecTapsMulAddRun on AVX-512: 64 channels at a time, then 16, then 8 (ymm); the same operations on each element in
+// the same order, so the same bits.
+TEXT ·vecTapsMulAddRunW(SB), NOSPLIT, $0-152
+	MOVQ z_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ k_base+48(FP), DX
+	MOVQ xoff_base+72(FP), R8
+	MOVQ xoff_len+80(FP), R9
+	MOVQ koff_base+96(FP), R10
+	MOVQ cw+120(FP), CX
+	MOVQ n+128(FP), BX
+
+wtpix:
+	TESTQ BX, BX
+	JEQ wtdone
+	XORQ AX, AX
+
+wtc64:
+	LEAQ 64(AX), R12
+	CMPQ R12, CX
+	JGT wtc16
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	XORQ R11, R11
+
+wtt64:
+	CMPQ R11, R9
+	JGE wts64
+	MOVQ (R8)(R11*8), R12
+	ADDQ AX, R12
+	MOVQ (R10)(R11*8), R13
+	ADDQ AX, R13
+	VMOVUPS (SI)(R12*4), Z4
+	VMULPS (DX)(R13*4), Z4, Z4
+	VADDPS Z4, Z0, Z0
+	VMOVUPS 64(SI)(R12*4), Z5
+	VMULPS 64(DX)(R13*4), Z5, Z5
+	VADDPS Z5, Z1, Z1
+	VMOVUPS 128(SI)(R12*4), Z6
+	VMULPS 128(DX)(R13*4), Z6, Z6
+	VADDPS Z6, Z2, Z2
+	VMOVUPS 192(SI)(R12*4), Z7
+	VMULPS 192(DX)(R13*4), Z7, Z7
+	VADDPS Z7, Z3, Z3
+	INCQ R11
+	JMP wtt64
+
+wts64:
+	VMOVUPS Z0, (DI)(AX*4)
+	VMOVUPS Z1, 64(DI)(AX*4)
+	VMOVUPS Z2, 128(DI)(AX*4)
+	VMOVUPS Z3, 192(DI)(AX*4)
+	ADDQ $64, AX
+	JMP wtc64
+
+wtc16:
+	LEAQ 16(AX), R12
+	CMPQ R12, CX
+	JGT wtc8
+	VPXORD Z0, Z0, Z0
+	XORQ R11, R11
+
+wtt16:
+	CMPQ R11, R9
+	JGE wts16
+	MOVQ (R8)(R11*8), R12
+	ADDQ AX, R12
+	MOVQ (R10)(R11*8), R13
+	ADDQ AX, R13
+	VMOVUPS (SI)(R12*4), Z4
+	VMULPS (DX)(R13*4), Z4, Z4
+	VADDPS Z4, Z0, Z0
+	INCQ R11
+	JMP wtt16
+
+wts16:
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP wtc16
+
+wtc8:
+	LEAQ 8(AX), R12
+	CMPQ R12, CX
+	JGT wtnext
+	VXORPS Y0, Y0, Y0
+	XORQ R11, R11
+
+wtt8:
+	CMPQ R11, R9
+	JGE wts8
+	MOVQ (R8)(R11*8), R12
+	ADDQ AX, R12
+	MOVQ (R10)(R11*8), R13
+	ADDQ AX, R13
+	VMOVUPS (SI)(R12*4), Y4
+	VMULPS (DX)(R13*4), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	INCQ R11
+	JMP wtt8
+
+wts8:
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP wtc8
+
+wtnext:
+	ADDQ xstepb+136(FP), SI
+	ADDQ zstepb+144(FP), DI
+	DECQ BX
+	JMP wtpix
+
+wtdone:
+	VZEROUPPER
+	RET
+
 // func vecShiftLift(z, a []float32, c0 float32, s, t []float32)
 // For i < len(z) (a multiple of 8): m = c0; for each k < len(s): cand = m·s[k]; m = cand where a[i] ≥ cand·t[k]
 // (ordered: false for a NaN a); z[i] = m (shiftmag.go).

@@ -64,3 +64,6 @@ func vecAdderDist4W(s, p, w []float32, k, o, cols int) {
 func vecAdderGrad4W(dp, p, wt, v []float32, k, o, cols int, bounds []float32) {
 	panic("no vector kernels on this architecture")
 }
+func vecTapsMulAddRunW(z, x, k []float32, xoff, koff []int, cw, n, xstepb, zstepb int) {
+	panic("no vector kernels on this architecture")
+}
