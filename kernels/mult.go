@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX idiom.
 )
 
@@ -38,7 +39,15 @@ func Im2Col(x *Node, k, s int) *Node {
 	if k == 1 && s == 1 {
 		return x
 	}
-	xp := padHW(x, p, p, p, p)
+	var xp *Node
+	if directDepthwise(x.Graph()) {
+		// The project's engine fuses a Pad's zero edges, the tap slices and their concatenation into one pass
+		// over x (kernels/engine/gatherexec.go). Plain SimpleGo has no Pad.
+		edge := backends.PadAxis{Start: p, End: p}
+		xp = Pad(x, ScalarZero(x.Graph(), x.DType()), backends.PadAxis{}, edge, edge)
+	} else {
+		xp = padHW(x, p, p, p, p)
+	}
 	hp, wp := h+2*p, w+2*p
 	taps := make([]*Node, 0, k*k)
 	for i := range k {

@@ -40,6 +40,7 @@ type Backend struct {
 	fusedBN          bool // the builder has BatchNormForTraining and BatchNormGradient (bnexec.go)
 	fusedAct         bool // the builder fuses clipping activations and their gradient masks (fusedact.go)
 	fusedAdder       bool // the builder fuses adder products (adderexec.go)
+	fusedGather      bool // the builder fuses tap gathers, im2col (gatherexec.go)
 	// arena serves SimpleGo's pools of large float32 buffers (arena.go); nil with "noarena" or without a reservation.
 	arena *bufferArena
 	// arenaPools holds the buffer lengths whose pools use the arena (int -> true).
@@ -72,7 +73,8 @@ var _ backends.Backend = (*Backend)(nil)
 // "nodirectdw" only the direct depthwise convolutions (convexec.go; kernels.Depthwise then builds tap windows),
 // "nofusedbn" only the fused batch norm (bnexec.go; kernels/norm then composes it from elementwise ops),
 // "nofusedact" only the fused clipping activations (fusedact.go), "nofusedadder" only the fused adder products
-// (adderexec.go; kernels.AddMatMul then builds chunked elementwise ops), "noarena" serves no graph's buffers from the
+// (adderexec.go; kernels.AddMatMul then builds chunked elementwise ops), "nofusedgather" only the fused tap gathers
+// (gatherexec.go; an im2col then runs as pads, slices and a concatenation), "noarena" serves no graph's buffers from the
 // buffer arena (arena.go; graphs marked with UseArena then use SimpleGo's pools).
 func NewEngine(config string) (*Backend, error) {
 	fast, fastExec, noArena := true, true, false
@@ -100,6 +102,9 @@ func NewEngine(config string) (*Backend, error) {
 			continue
 		case optNoFusedAdder:
 			flags.noFusedAdder = true
+			continue
+		case optNoFusedGather:
+			flags.noFusedGather = true
 			continue
 		case optNoArena:
 			noArena = true
@@ -146,6 +151,9 @@ func NewEngine(config string) (*Backend, error) {
 		if flags.noFusedAdder {
 			label += "," + optNoFusedAdder
 		}
+		if flags.noFusedGather {
+			label += "," + optNoFusedGather
+		}
 	}
 	if fastExec {
 		if err := registerFast(sg, flags); err != nil {
@@ -162,19 +170,21 @@ func NewEngine(config string) (*Backend, error) {
 	}
 	return &Backend{Backend: sg, config: label, fastOps: fast, fastExec: fastExec, arena: arena,
 		directDW: fastExec && !flags.noDirectDW, fusedBN: fastExec && !flags.noFusedBN,
-		fusedAct: fastExec && !flags.noFusedAct, fusedAdder: fastExec && !flags.noFusedAdder}, nil
+		fusedAct: fastExec && !flags.noFusedAct, fusedAdder: fastExec && !flags.noFusedAdder,
+		fusedGather: fastExec && !flags.noFusedGather}, nil
 }
 
 // Engine options: optNoFastOps switches fastops.go and executors.go off, optNoFastExec only executors.go.
 const (
-	optNoFastOps    = "nofastops"
-	optNoFastExec   = "nofastexec"
-	optNoGemm       = "nogemm"
-	optNoDirectDW   = "nodirectdw"
-	optNoFusedBN    = "nofusedbn"
-	optNoFusedAct   = "nofusedact"
-	optNoFusedAdder = "nofusedadder"
-	optNoArena      = "noarena"
+	optNoFastOps     = "nofastops"
+	optNoFastExec    = "nofastexec"
+	optNoGemm        = "nogemm"
+	optNoDirectDW    = "nodirectdw"
+	optNoFusedBN     = "nofusedbn"
+	optNoFusedAct    = "nofusedact"
+	optNoFusedAdder  = "nofusedadder"
+	optNoFusedGather = "nofusedgather"
+	optNoArena       = "noarena"
 )
 
 // Finalize implements backends.Backend: SimpleGo's, after taking the backend off the fast executors' list.
@@ -233,9 +243,10 @@ func (b *Backend) Builder(name string) backends.Builder {
 		// SimpleGo's message asks users to file an issue upstream; say what to do in this project instead.
 		s.Builder.ErrFn = unsupportedOpError
 	}
-	bl := &Builder{Builder: sb, owner: b, fastOps: b.fastOps, fusedBN: b.fusedBN, fuseActs: b.fusedAct}
+	bl := &Builder{Builder: sb, owner: b, fastOps: b.fastOps, fusedBN: b.fusedBN, fuseActs: b.fusedAct,
+		fuseGather: b.fusedGather}
 	bl.useArena = strings.Contains(name, arenaMark)
-	if b.fusedAct || b.fusedAdder {
+	if b.fusedAct || b.fusedAdder || b.fusedGather {
 		bl.acts = newActTracker()
 	}
 	return bl
@@ -266,6 +277,7 @@ type Builder struct {
 	fastOps          bool
 	fusedBN          bool
 	fuseActs         bool        // fuse clipping activations (fusedact.go)
+	fuseGather       bool        // fuse tap gathers (gatherexec.go)
 	acts             *actTracker // what the builder remembers for fusedact.go and adderexec.go; nil if neither is on
 	useArena         bool        // the graph is marked with UseArena
 }

@@ -213,7 +213,7 @@ func sliceOf(data any) *sliceLayout {
 
 // fastFlags switch off some of the fast executors for one backend (engine options).
 type fastFlags struct {
-	noGemm, noDirectDW, noFusedBN, noFusedAct, noFusedAdder bool
+	noGemm, noDirectDW, noFusedBN, noFusedAct, noFusedAdder, noFusedGather bool
 }
 
 // registerFast marks a SimpleGo backend as one whose ops may take the fast executors.

@@ -61,6 +61,8 @@ type actTracker struct {
 
 	geqs  map[backends.Op]geq        // shiftmag.go: a ≥ thr
 	lifts map[backends.Op]*shiftLift // the shift-weight liftings and the constants they start from
+
+	pads map[backends.Op]zeroPad // gatherexec.go: zero pads of the two middle axes
 }
 
 type rangeCond struct {
@@ -85,7 +87,7 @@ func newActTracker() *actTracker {
 		masks: map[backends.Op]rangeCond{}, maxes: map[backends.Op]clipLower{},
 		scaled: map[backends.Op]quantStep{}, floors: map[backends.Op]quantStep{}, quots: map[backends.Op]quantStep{},
 		adder: map[backends.Op]adderOperands{}, adderAbs: map[backends.Op]adderOperands{},
-		geqs: map[backends.Op]geq{}, lifts: map[backends.Op]*shiftLift{}}
+		geqs: map[backends.Op]geq{}, lifts: map[backends.Op]*shiftLift{}, pads: map[backends.Op]zeroPad{}}
 }
 
 // isFloat32 reports whether op is a float32 value (false on any error).
@@ -289,6 +291,9 @@ func fusedExecutor(stock nodeExecutor) nodeExecutor {
 		}
 		if p, ok := n.data.(*bnInference); ok { // bnexec.go
 			return batchNormInferenceExec(backend, n, p, inputs, owned), nil
+		}
+		if g, ok := n.data.(*tapGather); ok { // gatherexec.go
+			return tapGatherExec(backend, n, g, inputs), nil
 		}
 		p, ok := n.data.(*fusedAct)
 		if !ok {

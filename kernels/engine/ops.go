@@ -51,6 +51,7 @@ func (b *Builder) Pad(x, fillValue backends.Op, axesConfig ...backends.PadAxis) 
 		// Keep one op per call, as callers may rely on Pad returning a new op.
 		return b.Identity(x)
 	}
+	b.rememberZeroPad(out, x, fillValue, axesConfig)
 	return out, nil
 }
 
