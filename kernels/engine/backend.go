@@ -278,7 +278,7 @@ type Builder struct {
 	fusedBN          bool
 	fuseActs         bool        // fuse clipping activations (fusedact.go)
 	fuseGather       bool        // fuse tap gathers (gatherexec.go)
-	acts             *actTracker // what the builder remembers for fusedact.go and adderexec.go; nil if neither is on
+	acts             *actTracker // remembered for fusedact.go, adderexec.go, gatherexec.go; nil if none is on
 	useArena         bool        // the graph is marked with UseArena
 }
 
